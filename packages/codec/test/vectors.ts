@@ -1,0 +1,27 @@
+/** Loads the golden vectors in test/vectors (see generate.ts there). */
+import { readFileSync } from 'node:fs';
+import { type ExportRecord, recordFromJson } from '../src/index.ts';
+
+const dir = new URL('./vectors/', import.meta.url);
+
+export const fromHex = (hex: string): Uint8Array => new Uint8Array(Buffer.from(hex.trim(), 'hex'));
+
+export function vectorRecords(): ExportRecord[] {
+  const json = JSON.parse(readFileSync(new URL('records.json', dir), 'utf8')) as unknown[];
+  return json.map((value, i) => {
+    const parsed = recordFromJson(value);
+    if (!parsed.ok) throw new Error(`records.json #${i}: ${JSON.stringify(parsed.issues)}`);
+    return parsed.record;
+  });
+}
+
+/** The pinned CBOR encoding of each record in records.json. */
+export function vectorCbor(): Uint8Array[] {
+  return readFileSync(new URL('records.cbor.hex', dir), 'utf8').trim().split('\n').map(fromHex);
+}
+
+export const ZSTD_VECTORS = ['cli-checksum', 'cli-no-content-size', 'multi-frame'] as const;
+
+export function zstdVector(name: (typeof ZSTD_VECTORS)[number]): Uint8Array {
+  return fromHex(readFileSync(new URL(`${name}.zst.hex`, dir), 'utf8'));
+}
