@@ -15,6 +15,15 @@ import {
   validateRecordFields,
 } from './record.ts';
 
+declare global {
+  // ES2024 string methods, on every runtime we support (Node 20, Bun, Deno, workerd). Declared
+  // alone rather than taking lib ES2024, whose other additions Node 20 lacks.
+  interface String {
+    isWellFormed(): boolean;
+    toWellFormed(): string;
+  }
+}
+
 const encoder = new Encoder({
   useRecords: false,
   tagUint8Array: false,

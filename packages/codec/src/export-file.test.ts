@@ -118,14 +118,17 @@ describe('zstd engines', () => {
     },
   );
 
-  it.runIf(nativeAvailable)('native and WASM read each other’s files', async () => {
-    const native = await loadZstd('native');
-    const records = makeRecords(25);
-    const fromNative = await encodeExportFile(records, { zstd: native });
-    const fromWasm = await encodeExportFile(records, { zstd: wasm });
-    expect(splitFrames(fromNative)).toHaveLength(1);
-    expect(splitFrames(fromNative)[0]!.contentSize).toBe(splitFrames(fromWasm)[0]!.contentSize);
-    expect(await decodeExportFile(fromNative, { zstd: wasm })).toEqual(records);
-    expect(await decodeExportFile(fromWasm, { zstd: native })).toEqual(records);
-  });
+  it.runIf(nativeAvailable)(
+    'native and WASM read each other’s files (needs native zstd: Bun, Deno, Node >= 22.15)',
+    async () => {
+      const native = await loadZstd('native');
+      const records = makeRecords(25);
+      const fromNative = await encodeExportFile(records, { zstd: native });
+      const fromWasm = await encodeExportFile(records, { zstd: wasm });
+      expect(splitFrames(fromNative)).toHaveLength(1);
+      expect(splitFrames(fromNative)[0]!.contentSize).toBe(splitFrames(fromWasm)[0]!.contentSize);
+      expect(await decodeExportFile(fromNative, { zstd: wasm })).toEqual(records);
+      expect(await decodeExportFile(fromWasm, { zstd: native })).toEqual(records);
+    },
+  );
 });

@@ -4,7 +4,11 @@ import { type ExportRecord, recordFromJson } from '../src/index.ts';
 
 const dir = new URL('./vectors/', import.meta.url);
 
-export const fromHex = (hex: string): Uint8Array => new Uint8Array(Buffer.from(hex.trim(), 'hex'));
+export const fromHex = (hex: string): Uint8Array =>
+  Uint8Array.from(hex.trim().match(/../g) ?? [], (pair) => Number.parseInt(pair, 16));
+
+export const toHex = (bytes: Uint8Array): string =>
+  Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
 
 export function vectorRecords(): ExportRecord[] {
   const json = JSON.parse(readFileSync(new URL('records.json', dir), 'utf8')) as unknown[];

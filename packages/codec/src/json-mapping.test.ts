@@ -1,0 +1,66 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { exportRecord } from '../test/arbitraries.ts';
+import { vectorRecords } from '../test/vectors.ts';
+import { recordFromJson, recordToJson } from './json-mapping.ts';
+
+const roundTrip = (value: unknown) => recordFromJson(JSON.parse(JSON.stringify(value)));
+
+describe('JSON mapping', () => {
+  it('writes timestamps as RFC 3339 and raw bodies as base64', () => {
+    const json = recordToJson(vectorRecords()[1]!);
+    expect(json.timestamp).toBe('2026-11-01T12:00:00.123Z');
+    const capture = json.capture as {
+      request: { raw_body: string };
+      response: { raw_body: string };
+    };
+    expect(capture.request.raw_body).toBe('AAECA/79/A==');
+    expect(capture.response.raw_body).toBe('');
+  });
+
+  it('round-trips any valid record through JSON text', () => {
+    fc.assert(
+      fc.property(exportRecord, (record) => {
+        expect(roundTrip(recordToJson(record))).toEqual({ ok: true, record });
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('accepts epoch milliseconds and any RFC 3339 offset for the timestamp', () => {
+    const json = recordToJson(vectorRecords()[0]!);
+    for (const timestamp of [1793534400000, '2026-11-01T13:00:00+01:00', '2026-11-01 12:00:00Z']) {
+      const parsed = recordFromJson({ ...json, timestamp });
+      expect(parsed.ok && parsed.record.timestamp.toISOString()).toBe('2026-11-01T12:00:00.000Z');
+    }
+  });
+
+  it('lists every bad field by path', () => {
+    const json = recordToJson(vectorRecords()[1]!) as Record<string, unknown>;
+    const capture = json.capture as Record<string, Record<string, unknown>>;
+    const parsed = recordFromJson({
+      ...json,
+      timestamp: 'yesterday',
+      ver: 3,
+      usage: { input_tokens: 1.5 },
+      capture: { ...capture, request: { ...capture.request, raw_body: 'not base64!' } },
+    });
+    expect(parsed.ok).toBe(false);
+    expect(!parsed.ok && parsed.issues).toEqual([
+      { path: 'timestamp', message: 'must be an RFC 3339 date-time or epoch milliseconds' },
+      { path: 'capture.request.raw_body', message: 'must be a base64 string' },
+      { path: 'ver', message: 'must be 2, got the integer 3' },
+      { path: 'usage.input_tokens', message: 'must be a non-negative integer, got the number 1.5' },
+      { path: 'usage.output_tokens', message: 'is required' },
+      { path: 'usage.cached_tokens', message: 'is required' },
+      { path: 'usage.reasoning_tokens', message: 'is required' },
+    ]);
+  });
+
+  it('refuses what is not an object', () => {
+    expect(recordFromJson([1])).toEqual({
+      ok: false,
+      issues: [{ path: '', message: 'must be a JSON object' }],
+    });
+  });
+});

@@ -1,0 +1,4 @@
+import { test } from 'bun:test';
+import { codecSmokeTests } from '../codec-smoke.ts';
+
+codecSmokeTests(test);

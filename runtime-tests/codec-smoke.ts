@@ -1,0 +1,89 @@
+/**
+ * The codec on Bun and Deno, whose own test runners call this suite (vitest runs on Node
+ * only). It covers what differs by runtime: the native zstd engine, byte-identical CBOR,
+ * and that an independent reader accepts what the native engine writes.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  decodeExportFile,
+  encodeExportFile,
+  encodeRecord,
+  loadZstd,
+  recordToJson,
+  splitFrames,
+} from '../packages/codec/src/index.ts';
+import { makeRecords } from '../packages/codec/test/fixtures.ts';
+import {
+  toHex,
+  vectorCbor,
+  vectorRecords,
+  ZSTD_VECTORS,
+  zstdVector,
+} from '../packages/codec/test/vectors.ts';
+
+type Test = (name: string, fn: () => Promise<void> | void) => void;
+
+const PYTHON = '/usr/bin/python3';
+const reader = new URL('../packages/codec/test/interop/read_export.py', import.meta.url).pathname;
+
+export function codecSmokeTests(test: Test): void {
+  test('encodes the golden vectors to the same bytes as on Node', () => {
+    const expected = vectorCbor();
+    vectorRecords().forEach((record, i) => {
+      assert.equal(toHex(encodeRecord(record)), toHex(expected[i]!));
+    });
+  });
+
+  test('picks the native zstd engine automatically', async () => {
+    assert.equal((await loadZstd()).name, 'native');
+  });
+
+  test('native and WASM engines write one sized frame and read each other', async () => {
+    const native = await loadZstd('native');
+    const wasm = await loadZstd('wasm');
+    const records = makeRecords(40);
+    const fromNative = await encodeExportFile(records, { zstd: native });
+    const frames = splitFrames(fromNative);
+    assert.equal(frames.length, 1);
+    assert.ok(frames[0]!.contentSize! > 0);
+    assert.deepEqual(await decodeExportFile(fromNative, { zstd: wasm }), records);
+    const fromWasm = await encodeExportFile(records, { zstd: wasm });
+    assert.deepEqual(await decodeExportFile(fromWasm, { zstd: native }), records);
+  });
+
+  test('both engines decode the zstd CLI’s files: checksums, no content size, several frames', async () => {
+    for (const engine of [await loadZstd('native'), await loadZstd('wasm')]) {
+      for (const name of ZSTD_VECTORS) {
+        assert.deepEqual(
+          await decodeExportFile(zstdVector(name), { zstd: engine }),
+          vectorRecords(),
+          `${engine.name} ${name}`,
+        );
+      }
+    }
+  });
+
+  test('Python reads a native-engine file with one zstandard decompress() call', async () => {
+    const probe = spawnSync(PYTHON, ['-c', 'import cbor2, zstandard'], { stdio: 'ignore' });
+    assert.equal(
+      probe.status,
+      0,
+      'Python cbor2 + zstandard are needed (scripts/setup.sh installs them)',
+    );
+    const scratch = mkdtempSync(join(tmpdir(), 'codec-runtime-'));
+    try {
+      const records = [...vectorRecords(), ...makeRecords(20)];
+      const file = join(scratch, 'native.cbor.zstd');
+      writeFileSync(file, await encodeExportFile(records, { zstd: await loadZstd('native') }));
+      const seen = JSON.parse(execFileSync(PYTHON, [reader, 'single-call', file]).toString());
+      assert.deepEqual(seen.problems, []);
+      assert.deepEqual(seen.records, JSON.parse(JSON.stringify(records.map(recordToJson))));
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+  });
+}

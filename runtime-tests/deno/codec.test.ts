@@ -1,0 +1,5 @@
+import { codecSmokeTests } from '../codec-smoke.ts';
+
+declare const Deno: { test(name: string, fn: () => Promise<void> | void): void };
+
+codecSmokeTests((name, fn) => Deno.test(name, fn));
