@@ -67,6 +67,19 @@ export function codecSmokeTests(test: Test): void {
     }
   });
 
+  test('replaces lone surrogates in short and long strings, as on Node', async () => {
+    const [record] = makeRecords(1);
+    record!.model = 'm\ud800';
+    record!.capture.response.body = { 'k\udc00': `${'long '.repeat(20)}\ud800` };
+    for (const engine of [await loadZstd('native'), await loadZstd('wasm')]) {
+      const [decoded] = await decodeExportFile(await encodeExportFile([record!], { zstd: engine }));
+      assert.equal(decoded!.model, 'm\ufffd');
+      assert.deepEqual(decoded!.capture.response.body, {
+        'k\ufffd': `${'long '.repeat(20)}\ufffd`,
+      });
+    }
+  });
+
   test('Python reads a native-engine file with one zstandard decompress() call', async () => {
     const probe = spawnSync(PYTHON, ['-c', 'import cbor2, zstandard'], { stdio: 'ignore' });
     assert.equal(

@@ -52,15 +52,19 @@ function integer(value: number): number | bigint {
 }
 
 /**
- * CBOR text is UTF-8 (RFC 8949 §3.1); a JS string with a lone surrogate has none, and cbor-x
- * would write invalid bytes that make strict readers (Python cbor2) reject the whole file.
- * Such code units become U+FFFD, as TextEncoder does.
+ * CBOR text is UTF-8 (RFC 8949 §3.1); a JS string with a lone surrogate has none. cbor-x
+ * writes strings of 64 code units or more with the runtime's UTF-8 encoder, which puts U+FFFD
+ * in their place, but shorter ones with its own loop, which writes invalid bytes that make
+ * strict readers (Python cbor2) reject the whole file. Short strings are fixed here; long ones
+ * are left to the encoder, which saves a second pass over every body.
  */
-const text = (value: string): string => (value.isWellFormed() ? value : value.toWellFormed());
+const CBOR_X_NATIVE_UTF8_FROM = 64;
+const text = (value: string): string =>
+  value.length >= CBOR_X_NATIVE_UTF8_FROM || value.isWellFormed() ? value : value.toWellFormed();
 
 function headersForCbor(headers: Record<string, string>): Record<string, string> {
   for (const name in headers) {
-    if (!name.isWellFormed() || !headers[name]!.isWellFormed()) {
+    if (text(name) !== name || text(headers[name]!) !== headers[name]) {
       return Object.fromEntries(Object.entries(headers).map(([k, v]) => [text(k), text(v)]));
     }
   }
@@ -199,7 +203,8 @@ function recordForCbor(record: ExportRecord): Record<string, unknown> {
 
 /**
  * Builds a CBOR sequence one record at a time, so a caller can stop at a byte budget.
- * Holds one growing buffer; `finish()` hands it over.
+ * Holds one growing buffer. `reset()` keeps it for the next sequence: fresh memory costs page
+ * faults that, on the machines measured, halve the encoding speed (BENCHMARKS.md).
  */
 export class CborSequenceWriter {
   #buffer: Uint8Array;
@@ -208,6 +213,12 @@ export class CborSequenceWriter {
 
   constructor(initialCapacity = 64 * 1024) {
     this.#buffer = new Uint8Array(initialCapacity);
+  }
+
+  /** Starts a new sequence in the same buffer. Views returned by `finish()` become invalid. */
+  reset(): void {
+    this.#length = 0;
+    this.#count = 0;
   }
 
   /** Encoded bytes so far. */
@@ -244,7 +255,7 @@ export class CborSequenceWriter {
     return encoded.byteLength;
   }
 
-  /** The sequence written so far (a view sized to the content). */
+  /** The sequence written so far: a view of the writer's buffer, valid until `reset()`. */
   finish(): Uint8Array {
     return this.#buffer.subarray(0, this.#length);
   }

@@ -54,14 +54,16 @@ describe('export files', () => {
         request: {
           ...record!.capture.request,
           headers: { 'x-\udc00': 'v\ud800' },
-          body: { 'k\ud800': ['\udfff'] },
+          body: { 'k\ud800': ['\udfff', `${'long '.repeat(20)}\ud800`] },
         },
       },
     };
     const [decoded] = await decodeExportFile(await encodeExportFile([broken]));
     expect(decoded!.model).toBe('gpt\ufffd');
     expect(decoded!.capture.request.headers).toEqual({ 'x-\ufffd': 'v\ufffd' });
-    expect(decoded!.capture.request.body).toEqual({ 'k\ufffd': ['\ufffd'] });
+    expect(decoded!.capture.request.body).toEqual({
+      'k\ufffd': ['\ufffd', `${'long '.repeat(20)}\ufffd`],
+    });
   });
 
   it('keep a body member named __proto__ as data', async () => {
