@@ -70,7 +70,9 @@ async function throughput(): Promise<void> {
   const cliSeconds = time(() => {
     execFileSync('zstd', ['-3', '-q', '-c', cborFile], { maxBuffer: 1 << 30 });
   });
-  const cliVersion = execFileSync('zstd', ['--version']).toString().match(/v[\d.]+/)?.[0];
+  const cliVersion = execFileSync('zstd', ['--version'])
+    .toString()
+    .match(/v[\d.]+/)?.[0];
   const cliMbps = mb(cbor.length) / cliSeconds;
   rmSync(scratch, { recursive: true, force: true });
 
@@ -87,7 +89,9 @@ async function throughput(): Promise<void> {
     `\n${runtime}: ${RECORDS} records, ${mb(cbor.length).toFixed(1)} MB of CBOR; ` +
       `zstd CLI ${cliVersion} -3: ${cliMbps.toFixed(0)} MB/s; CBOR encode alone: ${(mb(cbor.length) / encodeSeconds).toFixed(0)} MB/s\n`,
   );
-  console.log('| runtime | engine | compress MB/s | encode+compress MB/s | zstd -3 CLI MB/s | ratio to CLI | file MB |');
+  console.log(
+    '| runtime | engine | compress MB/s | encode+compress MB/s | zstd -3 CLI MB/s | ratio to CLI | file MB |',
+  );
   console.log('|---|---|---|---|---|---|---|');
   for (const engine of engines) {
     let size = 0;
@@ -136,7 +140,7 @@ if (mode) {
   await peakRss(mode.slice('--rss='.length) as 'wasm' | 'native');
 } else {
   await throughput();
-  if (process.argv.includes("--no-rss")) process.exit(0);
+  if (process.argv.includes('--no-rss')) process.exit(0);
   // Peak RSS is per process, so each engine's 10,000-record file gets a fresh one.
   const self = process.argv[1]!;
   const engines = (await loadZstd('native').catch(() => undefined)) ? ['native', 'wasm'] : ['wasm'];
