@@ -1,0 +1,319 @@
+/**
+ * An S3 client for the exporter's needs, on aws4fetch's SigV4 signer and the Web fetch API.
+ * It builds its own URLs (aws4fetch builds none), always signs for service `s3` in the
+ * configured region (aws4fetch cannot guess either for MinIO, GCS or localhost), signs the
+ * real SHA-256 of every body, and does its own retries with a timeout per attempt.
+ */
+import { AwsClient } from 'aws4fetch';
+import { errorFromFailure, errorFromResponse, S3Error } from './errors.ts';
+import {
+  type AddressedS3Config,
+  bucketUrl,
+  createOnlyHeader,
+  encodeRfc3986,
+  objectUrl,
+  validateS3Config,
+} from './providers.ts';
+import {
+  DEFAULT_RETRY_POLICY,
+  type RetryEnvironment,
+  type RetryPolicy,
+  realRetryEnvironment,
+  withRetry,
+} from './retry.ts';
+import { xmlBlocks, xmlText } from './xml.ts';
+
+export interface S3Config extends AddressedS3Config {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+
+export interface S3ClientOptions {
+  /** The fetch to use; the global one by default. */
+  fetch?: typeof fetch;
+  retry?: Partial<RetryPolicy>;
+  /** How long one attempt may take, reply body included. Default 60 s. */
+  attemptTimeoutMs?: number;
+  /** Replaces randomness and waiting in tests. */
+  retryEnvironment?: RetryEnvironment;
+}
+
+export interface PutObjectOptions {
+  contentType?: string;
+  /** Fail with 412 PreconditionFailed instead of overwriting an existing object. */
+  createOnly?: boolean;
+}
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  etag: string | undefined;
+  lastModified: Date | undefined;
+}
+
+export interface ListPage {
+  objects: ObjectInfo[];
+  /** Pass to the next call to continue; undefined on the last page. */
+  nextContinuationToken: string | undefined;
+}
+
+export interface ListOptions {
+  prefix?: string;
+  continuationToken?: string;
+  startAfter?: string;
+  /** At most 1000 (S3's own limit). */
+  maxKeys?: number;
+}
+
+export type ConnectionCheck =
+  | { ok: true; key: string }
+  | { ok: false; step: 'write' | 'delete'; error: S3Error };
+
+/** SHA-256 of an empty payload: what GET, HEAD and DELETE sign. */
+const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+
+async function sha256Hex(data: Uint8Array): Promise<string> {
+  const digest = new Uint8Array(
+    await crypto.subtle.digest('SHA-256', data as Uint8Array<ArrayBuffer>),
+  );
+  return Array.from(digest, (byte) => byte.toString(16).padStart(2, '0')).join('');
+}
+
+interface SendOptions {
+  operation: string;
+  method: 'GET' | 'PUT' | 'HEAD' | 'DELETE';
+  url: URL;
+  headers?: Record<string, string>;
+  body?: Uint8Array;
+  /** Read the reply body within the attempt's timeout. */
+  read?: 'bytes' | 'text';
+}
+
+interface Reply {
+  response: Response;
+  bytes?: Uint8Array;
+  text?: string;
+}
+
+export class S3Client {
+  readonly config: Readonly<Omit<S3Config, 'secretAccessKey' | 'sessionToken'>>;
+  #signer: AwsClient;
+  #fetch: typeof fetch;
+  #retry: RetryPolicy;
+  #attemptTimeoutMs: number;
+  #retryEnvironment: RetryEnvironment;
+
+  constructor(config: S3Config, options: S3ClientOptions = {}) {
+    validateS3Config(config);
+    if (!config.accessKeyId) throw new TypeError('S3 config: accessKeyId is required');
+    if (!config.secretAccessKey) throw new TypeError('S3 config: secretAccessKey is required');
+    // The secret stays inside the signer; `config` holds only what is safe to show.
+    this.config = {
+      endpoint: config.endpoint,
+      bucket: config.bucket,
+      region: config.region,
+      accessKeyId: config.accessKeyId,
+    };
+    this.#signer = new AwsClient({
+      accessKeyId: config.accessKeyId,
+      secretAccessKey: config.secretAccessKey,
+      sessionToken: config.sessionToken,
+      service: 's3',
+      region: config.region,
+      retries: 0,
+    });
+    this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
+    this.#retry = { ...DEFAULT_RETRY_POLICY, ...options.retry };
+    this.#attemptTimeoutMs = options.attemptTimeoutMs ?? 60_000;
+    this.#retryEnvironment = options.retryEnvironment ?? realRetryEnvironment;
+  }
+
+  /** Writes an object. With `createOnly`, an existing key fails with 412 PreconditionFailed. */
+  async putObject(
+    key: string,
+    body: Uint8Array,
+    options: PutObjectOptions = {},
+  ): Promise<{ etag: string | undefined }> {
+    const headers: Record<string, string> = {
+      'content-type': options.contentType ?? 'application/octet-stream',
+      'x-amz-content-sha256': await sha256Hex(body),
+    };
+    if (options.createOnly) Object.assign(headers, createOnlyHeader(this.config));
+    const { response } = await this.#send({
+      operation: `PutObject ${key}`,
+      method: 'PUT',
+      url: objectUrl(this.config, key),
+      headers,
+      body,
+    });
+    return { etag: response.headers.get('etag') ?? undefined };
+  }
+
+  /** Reads a whole object. A missing key fails with NoSuchKey. */
+  async getObject(key: string): Promise<Uint8Array> {
+    const { bytes } = await this.#send({
+      operation: `GetObject ${key}`,
+      method: 'GET',
+      url: objectUrl(this.config, key),
+      read: 'bytes',
+    });
+    return bytes!;
+  }
+
+  /** An object's size and ETag, or undefined when there is no such key. */
+  async headObject(key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const { response } = await this.#send({
+        operation: `HeadObject ${key}`,
+        method: 'HEAD',
+        url: objectUrl(this.config, key),
+      });
+      const modified = response.headers.get('last-modified');
+      return {
+        key,
+        size: Number(response.headers.get('content-length') ?? 0),
+        etag: response.headers.get('etag') ?? undefined,
+        lastModified: modified ? new Date(modified) : undefined,
+      };
+    } catch (error) {
+      if (error instanceof S3Error && error.status === 404) return undefined;
+      throw error;
+    }
+  }
+
+  /** Deletes an object; deleting a missing key succeeds, as in S3. */
+  async deleteObject(key: string): Promise<void> {
+    await this.#send({
+      operation: `DeleteObject ${key}`,
+      method: 'DELETE',
+      url: objectUrl(this.config, key),
+    });
+  }
+
+  /** One page of ListObjectsV2. */
+  async listObjects(options: ListOptions = {}): Promise<ListPage> {
+    const url = bucketUrl(this.config);
+    const query: Array<[string, string | undefined]> = [
+      ['list-type', '2'],
+      ['prefix', options.prefix || undefined],
+      ['continuation-token', options.continuationToken],
+      ['start-after', options.startAfter],
+      ['max-keys', options.maxKeys === undefined ? undefined : String(options.maxKeys)],
+    ];
+    // Built by hand: URLSearchParams writes a space as "+", which S3 need not read as a space.
+    url.search = query
+      .filter((pair): pair is [string, string] => pair[1] !== undefined)
+      .map(([name, value]) => `${name}=${encodeRfc3986(value)}`)
+      .join('&');
+    const { text } = await this.#send({
+      operation: `ListObjectsV2 ${options.prefix ?? ''}`.trim(),
+      method: 'GET',
+      url,
+      read: 'text',
+    });
+    const xml = text!;
+    const objects = xmlBlocks(xml, 'Contents').map((entry) => {
+      const modified = xmlText(entry, 'LastModified');
+      return {
+        key: xmlText(entry, 'Key') ?? '',
+        size: Number(xmlText(entry, 'Size') ?? 0),
+        etag: xmlText(entry, 'ETag'),
+        lastModified: modified ? new Date(modified) : undefined,
+      };
+    });
+    const truncated = xmlText(xml, 'IsTruncated') === 'true';
+    return {
+      objects,
+      nextContinuationToken: truncated ? xmlText(xml, 'NextContinuationToken') : undefined,
+    };
+  }
+
+  /** Every object under a prefix, page after page. */
+  async *listAllObjects(prefix = ''): AsyncGenerator<ObjectInfo> {
+    let continuationToken: string | undefined;
+    do {
+      const page = await this.listObjects({ prefix, continuationToken });
+      yield* page.objects;
+      continuationToken = page.nextContinuationToken;
+    } while (continuationToken);
+  }
+
+  /**
+   * The "Test connection" action: writes a small probe object under `prefix` and deletes it.
+   * Proves the credentials, the bucket, the region and write permission in one go.
+   */
+  async checkConnection(prefix = ''): Promise<ConnectionCheck> {
+    const name = `.aperture-connection-check-${crypto.randomUUID()}`;
+    const key = prefix ? `${prefix}/${name}` : name;
+    try {
+      await this.putObject(key, new TextEncoder().encode('connection check\n'), {
+        contentType: 'text/plain',
+      });
+    } catch (error) {
+      return { ok: false, step: 'write', error: asS3Error(error, `PutObject ${key}`) };
+    }
+    try {
+      await this.deleteObject(key);
+    } catch (error) {
+      return { ok: false, step: 'delete', error: asS3Error(error, `DeleteObject ${key}`) };
+    }
+    return { ok: true, key };
+  }
+
+  /** Creates the bucket (test setup; the exporter never creates buckets). */
+  async createBucket(): Promise<void> {
+    try {
+      await this.#send({ operation: 'CreateBucket', method: 'PUT', url: bucketUrl(this.config) });
+    } catch (error) {
+      if (
+        error instanceof S3Error &&
+        ['BucketAlreadyOwnedByYou', 'BucketAlreadyExists'].includes(error.code)
+      )
+        return;
+      throw error;
+    }
+  }
+
+  async #send(options: SendOptions): Promise<Reply> {
+    return withRetry(() => this.#attempt(options), this.#retry, this.#retryEnvironment);
+  }
+
+  async #attempt({
+    operation,
+    method,
+    url,
+    headers = {},
+    body,
+    read,
+  }: SendOptions): Promise<Reply> {
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort(new Error(`${operation} took longer than ${this.#attemptTimeoutMs} ms`));
+    }, this.#attemptTimeoutMs);
+    try {
+      const request = await this.#signer.sign(url.toString(), {
+        method,
+        headers: { 'x-amz-content-sha256': EMPTY_SHA256, ...headers },
+        body: body as BodyInit | undefined,
+      });
+      const response = await this.#fetch(request, { signal: controller.signal });
+      if (!response.ok) throw await errorFromResponse(response, operation);
+      if (read === 'bytes')
+        return { response, bytes: new Uint8Array(await response.arrayBuffer()) };
+      if (read === 'text') return { response, text: await response.text() };
+      await response.body?.cancel();
+      return { response };
+    } catch (error) {
+      throw errorFromFailure(error, operation, timedOut);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function asS3Error(error: unknown, operation: string): S3Error {
+  return error instanceof S3Error ? error : errorFromFailure(error, operation, false);
+}

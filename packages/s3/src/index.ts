@@ -1,0 +1,13 @@
+export {
+  type ConnectionCheck,
+  type ListOptions,
+  type ListPage,
+  type ObjectInfo,
+  type PutObjectOptions,
+  S3Client,
+  type S3ClientOptions,
+  type S3Config,
+} from './client.ts';
+export { isRetryable, S3Error } from './errors.ts';
+export { bucketUrl, encodeKey, isGoogleCloudStorage, objectUrl } from './providers.ts';
+export { DEFAULT_RETRY_POLICY, type RetryEnvironment, type RetryPolicy } from './retry.ts';
