@@ -70,11 +70,11 @@ export function codecSmokeTests(test: Test): void {
   test('replaces lone surrogates in short and long strings, as on Node', async () => {
     const [record] = makeRecords(1);
     record!.model = 'm\ud800';
-    record!.capture.response.body = { 'k\udc00': `${'long '.repeat(20)}\ud800` };
+    record!.capture!.response.body = { 'k\udc00': `${'long '.repeat(20)}\ud800` };
     for (const engine of [await loadZstd('native'), await loadZstd('wasm')]) {
       const [decoded] = await decodeExportFile(await encodeExportFile([record!], { zstd: engine }));
       assert.equal(decoded!.model, 'm\ufffd');
-      assert.deepEqual(decoded!.capture.response.body, {
+      assert.deepEqual(decoded!.capture!.response.body, {
         'k\ufffd': `${'long '.repeat(20)}\ufffd`,
       });
     }

@@ -83,7 +83,7 @@ describe('CBOR sequence encoding', () => {
     expect(field(item, 'estimated_cost')).toBeUndefined();
     expect(field(field(field(item, 'capture'), 'request'), 'raw_body')).toBeUndefined();
     const [decoded] = decodeRecords(encodeRecord(withHoles));
-    expect(decoded!.capture.request.body).toEqual({ a: 1, list: [null, 2] });
+    expect(decoded!.capture!.request.body).toEqual({ a: 1, list: [null, 2] });
     expect('estimated_cost' in decoded!).toBe(false);
   });
 
@@ -141,7 +141,7 @@ describe('CBOR sequence decoding', () => {
 
   it('returns raw bodies as plain Uint8Arrays, even from a Node Buffer', () => {
     const [, full] = decodeRecords(Buffer.from(concat(vectorCbor())));
-    const raw = full!.capture.request.raw_body!;
+    const raw = full!.capture!.request.raw_body!;
     expect(Object.getPrototypeOf(raw)).toBe(Uint8Array.prototype);
     expect([...raw]).toEqual([0, 1, 2, 3, 254, 253, 252]);
   });

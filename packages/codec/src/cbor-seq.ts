@@ -197,7 +197,7 @@ function recordForCbor(record: ExportRecord): Record<string, unknown> {
   out.session_id = text(record.session_id);
   out.path = text(record.path);
   out.status_code = record.status_code;
-  out.capture = captureForCbor(record.capture);
+  if (record.capture !== undefined) out.capture = captureForCbor(record.capture);
   return out;
 }
 

@@ -4,7 +4,7 @@ import { exportRecord } from '../test/arbitraries.ts';
 import { makeRecords } from '../test/fixtures.ts';
 import { vectorRecords, ZSTD_VECTORS, zstdVector } from '../test/vectors.ts';
 import { decodeExportFile, decompressFile, encodeExportFile } from './export-file.ts';
-import { type ExportRecord, validateExportRecord } from './record.ts';
+import { type CapturedRecord, validateExportRecord } from './record.ts';
 import { loadZstd, splitFrames } from './zstd/index.ts';
 import { createNativeZstd } from './zstd/native.ts';
 
@@ -46,7 +46,7 @@ describe('export files', () => {
 
   it('replace lone surrogates, which have no UTF-8 form, with U+FFFD', async () => {
     const [record] = makeRecords(1);
-    const broken: ExportRecord = {
+    const broken: CapturedRecord = {
       ...record!,
       model: 'gpt\ud800',
       capture: {
@@ -60,17 +60,25 @@ describe('export files', () => {
     };
     const [decoded] = await decodeExportFile(await encodeExportFile([broken]));
     expect(decoded!.model).toBe('gpt\ufffd');
-    expect(decoded!.capture.request.headers).toEqual({ 'x-\ufffd': 'v\ufffd' });
-    expect(decoded!.capture.request.body).toEqual({
+    expect(decoded!.capture!.request.headers).toEqual({ 'x-\ufffd': 'v\ufffd' });
+    expect(decoded!.capture!.request.body).toEqual({
       'k\ufffd': ['\ufffd', `${'long '.repeat(20)}\ufffd`],
     });
+  });
+
+  it('carry a record whose content was purged: no capture field', async () => {
+    const [record] = makeRecords(1);
+    const { capture: _, ...purged } = record!;
+    const [decoded] = await decodeExportFile(await encodeExportFile([purged]));
+    expect(decoded).toEqual(purged);
+    expect('capture' in decoded!).toBe(false);
   });
 
   it('keep a body member named __proto__ as data', async () => {
     const [record] = makeRecords(1);
     record!.capture.request.body = JSON.parse('{"__proto__": {"polluted": true}, "a": 2}');
     const [decoded] = await decodeExportFile(await encodeExportFile([record!]));
-    const body = decoded!.capture.request.body as Record<string, unknown>;
+    const body = decoded!.capture!.request.body as Record<string, unknown>;
     expect(Object.keys(body)).toEqual(['__proto__', 'a']);
     expect(Object.getOwnPropertyDescriptor(body, '__proto__')?.value).toEqual({ polluted: true });
     expect((body as { polluted?: unknown }).polluted).toBeUndefined();

@@ -25,6 +25,7 @@ export {
 } from './object-key.ts';
 export {
   type Capture,
+  type CapturedRecord,
   type CapturedRequest,
   type CapturedResponse,
   type EstimatedCost,

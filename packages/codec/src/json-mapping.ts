@@ -17,6 +17,7 @@ const isObject = (value: unknown): value is JsonObject =>
 /** The record in its JSON mapping, ready for JSON.stringify. */
 export function recordToJson(record: ExportRecord): JsonObject {
   const { capture } = record;
+  if (!capture) return { ...record, timestamp: record.timestamp.toISOString() };
   const request: JsonObject = { ...capture.request };
   if (capture.request.raw_body) request.raw_body = bytesToBase64(capture.request.raw_body);
   const response: JsonObject = { ...capture.response };

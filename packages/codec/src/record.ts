@@ -80,8 +80,12 @@ export interface ExportRecord {
   session_id: string;
   path: string;
   status_code: number;
-  capture: Capture;
+  /** The request and response content; absent once retention purged it before export. */
+  capture?: Capture;
 }
+
+/** A record that still has its content. */
+export type CapturedRecord = ExportRecord & { capture: Capture };
 
 /** One problem found in a record: where (a dotted path) and which rule it broke. */
 export interface RecordIssue {
@@ -241,7 +245,7 @@ const recordCheck = (jsonCheck: Check): Check =>
         tool_uses: arrayOf(object({ id: string, name: string, input: jsonCheck })),
       }),
     },
-    ['estimated_cost'],
+    ['estimated_cost', 'capture'],
   );
 
 const checkRecord = recordCheck(json);

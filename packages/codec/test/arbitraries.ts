@@ -82,7 +82,6 @@ export const exportRecord: fc.Arbitrary<ExportRecord> = fc
         'session_id',
         'path',
         'status_code',
-        'capture',
       ],
     },
   )

@@ -77,7 +77,7 @@ describe('docs/export-format.md', () => {
     });
     const expected = records.map((record) => {
       const at = record.timestamp.toISOString().replace(/\.?0+Z$/, 'Z');
-      const rawLength = record.capture.request.raw_body?.length ?? 0;
+      const rawLength = record.capture?.request.raw_body?.length ?? 0;
       return `${record.id} ${at} ${record.model} ${record.usage.input_tokens} ${rawLength}`;
     });
     expect(output.toString().trim().split('\n')).toEqual(expected);

@@ -3,7 +3,7 @@
  * of 2-50 KB of varied text, tool calls, and now and then a raw binary body (an image upload).
  * Deterministic for a given seed.
  */
-import type { ExportRecord, JsonValue } from '../src/index.ts';
+import type { CapturedRecord, JsonValue } from '../src/index.ts';
 
 /** mulberry32: a small seeded PRNG, so fixtures are the same on every run and runtime. */
 export function seededRandom(seed: number): () => number {
@@ -54,7 +54,7 @@ const MODELS = [
 const LOGINS = ['alice@example.com', 'bob@example.com', 'ci-bot@example.com', 'dana@example.org'];
 
 /** One realistic record; `index` makes ids, times and contents differ. */
-export function makeRecord(index: number, random: () => number): ExportRecord {
+export function makeRecord(index: number, random: () => number): CapturedRecord {
   const [model, apiType, path] = MODELS[index % MODELS.length]!;
   const bodyBytes = 2_000 + Math.floor(random() * 48_000);
   const promptShare = 0.3 + random() * 0.5;
@@ -92,7 +92,7 @@ export function makeRecord(index: number, random: () => number): ExportRecord {
       total_tokens: inputTokens + outputTokens,
     },
   };
-  const record: ExportRecord = {
+  const record: CapturedRecord = {
     id: index + 1,
     ver: 2,
     timestamp: new Date(Date.UTC(2026, 10, 1) + index * 1_337),
@@ -144,7 +144,7 @@ export function makeRecord(index: number, random: () => number): ExportRecord {
 }
 
 /** `count` realistic records from one seed. */
-export function makeRecords(count: number, seed = 42): ExportRecord[] {
+export function makeRecords(count: number, seed = 42): CapturedRecord[] {
   const random = seededRandom(seed);
   return Array.from({ length: count }, (_, i) => makeRecord(i, random));
 }

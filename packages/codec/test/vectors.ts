@@ -1,6 +1,6 @@
 /** Loads the golden vectors in test/vectors (see generate.ts there). */
 import { readFileSync } from 'node:fs';
-import { type ExportRecord, recordFromJson } from '../src/index.ts';
+import { type CapturedRecord, recordFromJson } from '../src/index.ts';
 
 const dir = new URL('./vectors/', import.meta.url);
 
@@ -10,12 +10,12 @@ export const fromHex = (hex: string): Uint8Array =>
 export const toHex = (bytes: Uint8Array): string =>
   Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
 
-export function vectorRecords(): ExportRecord[] {
+export function vectorRecords(): CapturedRecord[] {
   const json = JSON.parse(readFileSync(new URL('records.json', dir), 'utf8')) as unknown[];
   return json.map((value, i) => {
     const parsed = recordFromJson(value);
     if (!parsed.ok) throw new Error(`records.json #${i}: ${JSON.stringify(parsed.issues)}`);
-    return parsed.record;
+    return parsed.record as CapturedRecord;
   });
 }
 

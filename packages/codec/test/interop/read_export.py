@@ -50,7 +50,7 @@ def main():
     while stream.tell() < len(data):
         record = cbor2.CBORDecoder(stream).decode()
         records.append(to_json(record, f"record[{len(records)}]", problems))
-        request = record["capture"]["request"]
+        request = record["capture"]["request"] if "capture" in record else {}
         types.append({
             "id": type_name(record["id"]),
             "timestamp": type_name(record["timestamp"]),
