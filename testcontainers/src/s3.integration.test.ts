@@ -49,8 +49,14 @@ describe('S3 client on the test target', () => {
   it('puts, heads, gets and deletes an object', async () => {
     const client = target.client();
     const body = text('{"hello": "bucket"}');
-    await client.putObject(key('basic.json'), body, { contentType: 'application/json' });
-    expect(await client.headObject(key('basic.json'))).toMatchObject({ size: body.length });
+    await client.putObject(key('basic.json'), body, {
+      contentType: 'application/json',
+      metadata: { 'aperture-claim': 'claim-1' },
+    });
+    expect(await client.headObject(key('basic.json'))).toMatchObject({
+      size: body.length,
+      metadata: { 'aperture-claim': 'claim-1' },
+    });
     expect(sha256(await client.getObject(key('basic.json')))).toBe(sha256(body));
     await client.deleteObject(key('basic.json'));
     expect(await client.headObject(key('basic.json'))).toBeUndefined();

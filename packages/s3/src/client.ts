@@ -41,6 +41,8 @@ export interface S3ClientOptions {
 
 export interface PutObjectOptions {
   contentType?: string;
+  /** User metadata, sent as `x-amz-meta-<name>` headers (names in lower case, values ASCII). */
+  metadata?: Record<string, string>;
   /** Fail with 412 PreconditionFailed instead of overwriting an existing object. */
   createOnly?: boolean;
 }
@@ -50,6 +52,8 @@ export interface ObjectInfo {
   size: number;
   etag: string | undefined;
   lastModified: Date | undefined;
+  /** User metadata (from HeadObject only). */
+  metadata?: Record<string, string>;
 }
 
 export interface ListPage {
@@ -140,6 +144,9 @@ export class S3Client {
       'x-amz-content-sha256': await sha256Hex(body),
     };
     if (options.createOnly) Object.assign(headers, createOnlyHeader(this.config));
+    for (const [name, value] of Object.entries(options.metadata ?? {})) {
+      headers[`x-amz-meta-${name.toLowerCase()}`] = value;
+    }
     const { response } = await this.#send({
       operation: `PutObject ${key}`,
       method: 'PUT',
@@ -170,11 +177,16 @@ export class S3Client {
         url: objectUrl(this.config, key),
       });
       const modified = response.headers.get('last-modified');
+      const metadata: Record<string, string> = {};
+      response.headers.forEach((value, name) => {
+        if (name.startsWith('x-amz-meta-')) metadata[name.slice('x-amz-meta-'.length)] = value;
+      });
       return {
         key,
         size: Number(response.headers.get('content-length') ?? 0),
         etag: response.headers.get('etag') ?? undefined,
         lastModified: modified ? new Date(modified) : undefined,
+        metadata,
       };
     } catch (error) {
       if (error instanceof S3Error && error.status === 404) return undefined;

@@ -1,0 +1,291 @@
+/**
+ * The S3 exporter: every `every` seconds it drains the capture store into export files of at
+ * most `limit` records and `max_file_bytes` of CBOR, one file at a time, so memory is bounded
+ * by one file whatever the backlog. Cycles never overlap; "export now" queues one after the
+ * current. Config is read at the start of each cycle, so changes apply from the next one.
+ *
+ * Exactly once: a file's records and key are claimed in the store before the upload, the
+ * upload is create-only and carries the claim id as metadata, and the records are marked
+ * exported only after it succeeded. After a crash the claim is finished as it was: if the
+ * object is already there with our claim id, it is only marked; otherwise it is uploaded.
+ */
+import { compressSequence, type ZstdEngine } from '@aperture-export/codec';
+import type { ObjectInfo, PutObjectOptions } from '@aperture-export/s3';
+import { S3Error } from '@aperture-export/s3';
+import type { S3ExporterConfig } from './config.ts';
+import { type Clock, type Logger, systemClock } from './runtime.ts';
+import type { CaptureStore, ExportClaim } from './store/types.ts';
+
+/** What the exporter needs of an S3 client (S3Client has it). */
+export interface ObjectStore {
+  putObject(key: string, body: Uint8Array, options?: PutObjectOptions): Promise<unknown>;
+  headObject(key: string): Promise<ObjectInfo | undefined>;
+}
+
+/** Object metadata naming the claim a file was written for. */
+export const CLAIM_METADATA = 'aperture-claim';
+
+export interface ExporterOptions {
+  store: CaptureStore;
+  /** The current exporter config; called at the start of every cycle. */
+  config: () => S3ExporterConfig;
+  /** An object store for a config (cache it: called once per cycle). */
+  objectStore: (config: S3ExporterConfig) => ObjectStore;
+  zstd: ZstdEngine;
+  clock?: Clock;
+  log?: Logger;
+  /** Identifies this exporter among several sharing one store. */
+  instanceId?: string;
+  /** How long a claim is this exporter's alone before another may finish it. Default 10 min. */
+  claimLeaseMs?: number;
+}
+
+export interface ExportError {
+  code: string;
+  message: string;
+  at: Date;
+}
+
+export interface CycleResult {
+  files: number;
+  records: number;
+  bytes: number;
+  error?: ExportError;
+}
+
+export interface ExportStatus {
+  enabled: boolean;
+  running: boolean;
+  lastAttemptAt: Date | undefined;
+  lastSuccessAt: Date | undefined;
+  lastError: ExportError | undefined;
+  nextRunAt: Date | undefined;
+  pendingRecords: number;
+  pendingBytes: number;
+  exportedFiles: number;
+  exportedRecords: number;
+  exportedBytes: number;
+}
+
+/** Tries at one claim before giving up on keys taken by other writers. */
+const MAX_REKEYS = 20;
+
+export class Exporter {
+  readonly #options: ExporterOptions;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #instanceId: string;
+  readonly #leaseMs: number;
+  #chain: Promise<unknown> = Promise.resolve();
+  #running = false;
+  #timer: unknown;
+  #stopped = true;
+  #nextRunAt: Date | undefined;
+  #lastAttemptAt: Date | undefined;
+  #lastSuccessAt: Date | undefined;
+  #lastError: ExportError | undefined;
+  /** One buffer for file contents, reused: bounded by the largest file. */
+  #content = new Uint8Array(0);
+
+  constructor(options: ExporterOptions) {
+    this.#options = options;
+    this.#clock = options.clock ?? systemClock;
+    this.#log = options.log ?? (() => {});
+    this.#instanceId = options.instanceId ?? crypto.randomUUID();
+    this.#leaseMs = options.claimLeaseMs ?? 10 * 60 * 1000;
+  }
+
+  /** Starts the schedule: a cycle every `every` seconds. */
+  start(): void {
+    if (!this.#stopped) return;
+    this.#stopped = false;
+    this.#schedule();
+  }
+
+  /** Stops the schedule and waits for a running cycle to end. Safe to call twice. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#nextRunAt = undefined;
+    await this.#chain.catch(() => {});
+  }
+
+  /** Runs a cycle now, after the one in progress if any. Never throws: see `error`. */
+  runNow(): Promise<CycleResult> {
+    const cycle = this.#chain.then(() => this.#cycle());
+    this.#chain = cycle.catch(() => {});
+    return cycle;
+  }
+
+  async status(): Promise<ExportStatus> {
+    const [counts, totals] = await Promise.all([
+      this.#options.store.counts(),
+      this.#options.store.exportTotals(),
+    ]);
+    return {
+      enabled: this.#options.config().bucket_name !== '',
+      running: this.#running,
+      lastAttemptAt: this.#lastAttemptAt,
+      lastSuccessAt: this.#lastSuccessAt,
+      lastError: this.#lastError,
+      nextRunAt: this.#nextRunAt,
+      pendingRecords: counts.pendingRecords,
+      pendingBytes: counts.pendingBytes,
+      exportedFiles: totals.files,
+      exportedRecords: totals.records,
+      exportedBytes: totals.bytes,
+    };
+  }
+
+  #schedule(): void {
+    if (this.#stopped) return;
+    const everyMs = this.#options.config().every * 1000;
+    this.#nextRunAt = new Date(this.#clock.now() + everyMs);
+    this.#timer = this.#clock.setTimeout(() => {
+      this.#timer = undefined;
+      void this.runNow().then(() => this.#schedule());
+    }, everyMs);
+  }
+
+  async #cycle(): Promise<CycleResult> {
+    const config = this.#options.config();
+    const result: CycleResult = { files: 0, records: 0, bytes: 0 };
+    if (!config.bucket_name) return result;
+    this.#running = true;
+    this.#lastAttemptAt = new Date(this.#clock.now());
+    try {
+      const objects = this.#options.objectStore(config);
+      const { store } = this.#options;
+      // First what an earlier run (ours, or a crashed process's) left half done.
+      for (const leftover of await store.resumableClaims(this.#instanceId, this.#clock.now())) {
+        const claim = await store.leaseClaim(
+          leftover.claimId,
+          this.#instanceId,
+          this.#clock.now(),
+          this.#leaseMs,
+        );
+        if (claim) this.#add(result, claim, await this.#export(claim, config, objects));
+      }
+      for (;;) {
+        const claim = await store.claimNext({
+          owner: this.#instanceId,
+          prefix: config.prefix,
+          limit: config.limit,
+          maxBytes: config.max_file_bytes,
+          nowMs: this.#clock.now(),
+          leaseMs: this.#leaseMs,
+        });
+        if (!claim) break;
+        this.#add(result, claim, await this.#export(claim, config, objects));
+      }
+      this.#lastSuccessAt = new Date(this.#clock.now());
+      this.#lastError = undefined;
+    } catch (error) {
+      const s3 = error instanceof S3Error ? error : undefined;
+      result.error = {
+        code: s3?.code ?? 'ExportFailed',
+        message: s3
+          ? `${s3.message}${s3.operation ? ` (${s3.operation})` : ''}`
+          : (error as Error).message,
+        at: new Date(this.#clock.now()),
+      };
+      this.#lastError = result.error;
+      this.#log('error', `export cycle stopped: ${result.error.message}`, {
+        code: result.error.code,
+        retryable: s3?.retryable ?? false,
+      });
+    } finally {
+      this.#running = false;
+    }
+    return result;
+  }
+
+  #add(result: CycleResult, claim: ExportClaim, fileBytes: number): void {
+    result.files++;
+    result.records += claim.recordCount;
+    result.bytes += fileBytes;
+  }
+
+  /** Uploads one claimed file and marks it exported; returns its size. */
+  async #export(
+    initial: ExportClaim,
+    config: S3ExporterConfig,
+    objects: ObjectStore,
+  ): Promise<number> {
+    const { store } = this.#options;
+    let claim = initial;
+    if (claim.prefix !== config.prefix) {
+      // The prefix changed since this claim was made: finish it where it was, if it got there.
+      if (await this.#alreadyUploaded(objects, claim)) return this.#complete(claim, 0);
+      claim =
+        (await store.rekeyClaim(
+          claim.claimId,
+          claim.objectKey,
+          config.prefix,
+          this.#clock.now(),
+        )) ?? claim;
+    }
+    const file = await this.#file(claim);
+    for (let attempt = 0; attempt < MAX_REKEYS; attempt++) {
+      try {
+        await objects.putObject(claim.objectKey, file, {
+          contentType: 'application/zstd',
+          createOnly: true,
+          metadata: { [CLAIM_METADATA]: claim.claimId },
+        });
+        return this.#complete(claim, file.byteLength);
+      } catch (error) {
+        if (!(error instanceof S3Error && error.code === 'PreconditionFailed')) throw error;
+        // The key exists: our own earlier upload of this claim, or someone else's file.
+        if (await this.#alreadyUploaded(objects, claim))
+          return this.#complete(claim, file.byteLength);
+        this.#log(
+          'warn',
+          `object ${claim.objectKey} exists and is not ours: writing under a new key`,
+        );
+        claim =
+          (await store.rekeyClaim(
+            claim.claimId,
+            claim.objectKey,
+            config.prefix,
+            this.#clock.now(),
+          )) ?? claim;
+      }
+    }
+    throw new Error(`gave up on claim ${claim.claimId}: ${MAX_REKEYS} keys in a row were taken`);
+  }
+
+  async #alreadyUploaded(objects: ObjectStore, claim: ExportClaim): Promise<boolean> {
+    const existing = await objects.headObject(claim.objectKey);
+    return existing?.metadata?.[CLAIM_METADATA] === claim.claimId;
+  }
+
+  async #complete(claim: ExportClaim, fileBytes: number): Promise<number> {
+    await this.#options.store.completeClaim(claim, this.#clock.now(), fileBytes);
+    this.#log('info', `exported ${claim.recordCount} records to ${claim.objectKey}`, {
+      records: claim.recordCount,
+      bytes: fileBytes,
+    });
+    return fileBytes;
+  }
+
+  /** The claim's export file: its records' CBOR joined, compressed. */
+  async #file(claim: ExportClaim): Promise<Uint8Array> {
+    if (this.#content.byteLength < claim.cborBytes) this.#content = new Uint8Array(claim.cborBytes);
+    let length = 0;
+    const count = await this.#options.store.claimContent(claim, (cbor) => {
+      if (length + cbor.byteLength > this.#content.byteLength) {
+        throw new Error(`claim ${claim.claimId} holds more than its ${claim.cborBytes} bytes`);
+      }
+      this.#content.set(cbor, length);
+      length += cbor.byteLength;
+    });
+    if (count !== claim.recordCount || length !== claim.cborBytes) {
+      throw new Error(
+        `claim ${claim.claimId} should hold ${claim.recordCount} records (${claim.cborBytes} bytes), found ${count} (${length} bytes)`,
+      );
+    }
+    return compressSequence(this.#content.subarray(0, length), this.#options.zstd);
+  }
+}

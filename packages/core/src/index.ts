@@ -1,0 +1,41 @@
+export {
+  type AppConfig,
+  type ConfigIssue,
+  type ConfigResult,
+  checkConfig,
+  DEFAULT_CONFIG,
+  DEFAULT_MAX_FILE_BYTES,
+  exporterEnabled,
+  formatIssues,
+  LIMIT_CAP,
+  parseConfig,
+  parseRetentionDuration,
+  REDACTED,
+  type RetentionConfig,
+  redactConfig,
+  type S3ExporterConfig,
+} from './config.ts';
+export {
+  CLAIM_METADATA,
+  type CycleResult,
+  type ExportError,
+  Exporter,
+  type ExporterOptions,
+  type ExportStatus,
+  type ObjectStore,
+} from './exporter.ts';
+export { HuJsonError, parseHuJson } from './hujson.ts';
+export { purgeOnce, RetentionWorker, type RetentionWorkerOptions } from './retention.ts';
+export { type Clock, type Logger, type LogLevel, systemClock } from './runtime.ts';
+export { MemoryStore } from './store/memory.ts';
+export { type SqliteDriver, SqliteStore, type SqlValue } from './store/sqlite.ts';
+export type {
+  CaptureStore,
+  ClaimRequest,
+  ExportClaim,
+  ExportTotals,
+  NewCapture,
+  PurgeRequest,
+  StoreCounts,
+  UsageQuery,
+} from './store/types.ts';

@@ -1,0 +1,58 @@
+/** Logic every store shares: which records make a file, the next key, purged records. */
+import {
+  decodeRecords,
+  type ExportRecord,
+  encodeRecord,
+  exportObjectKey,
+} from '@aperture-export/codec';
+import type { NewCapture } from './types.ts';
+
+/**
+ * How many of `sizes` (CBOR bytes of the next records, in id order) go in one file: at most
+ * `limit` records and `maxBytes` bytes, but always at least one, so an oversized record
+ * still leaves in a file of its own instead of blocking the queue.
+ */
+export function batchLength(sizes: number[], limit: number, maxBytes: number): number {
+  let bytes = 0;
+  let count = 0;
+  for (const size of sizes) {
+    if (count >= limit || (count > 0 && bytes + size > maxBytes)) break;
+    bytes += size;
+    count++;
+  }
+  return count;
+}
+
+/** Key timestamps never repeat: a file written in the same second as the last one takes the next. */
+export function nextKeySeconds(lastKeySeconds: number, nowMs: number): number {
+  return Math.max(Math.floor(nowMs / 1000), lastKeySeconds + 1);
+}
+
+export function claimKey(prefix: string, keySeconds: number): string {
+  return exportObjectKey(keySeconds, prefix);
+}
+
+export function newClaimId(): string {
+  return crypto.randomUUID();
+}
+
+/** The stored form of a capture: its export record, CBOR-encoded, with its id. */
+export function storedRecord(
+  capture: NewCapture,
+  id: number,
+): { record: ExportRecord; cbor: Uint8Array } {
+  const record = { id, ...capture } as ExportRecord;
+  // encodeRecord returns a view of a reused buffer: keep a copy.
+  return { record, cbor: encodeRecord(record).slice() };
+}
+
+/** The record without its captured content, re-encoded. */
+export function withoutContent(cbor: Uint8Array): Uint8Array {
+  const [record] = decodeRecords(cbor);
+  const { capture: _, ...rest } = record!;
+  return encodeRecord(rest as ExportRecord).slice();
+}
+
+export function decodeStored(cbor: Uint8Array): ExportRecord {
+  return decodeRecords(cbor)[0]!;
+}

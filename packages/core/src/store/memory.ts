@@ -1,0 +1,195 @@
+/**
+ * A capture store in memory, for unit tests and demos: the same behaviour as SQLite, nothing
+ * kept across restarts.
+ */
+import type { ExportRecord } from '@aperture-export/codec';
+import {
+  batchLength,
+  claimKey,
+  decodeStored,
+  newClaimId,
+  nextKeySeconds,
+  storedRecord,
+  withoutContent,
+} from './common.ts';
+import type {
+  CaptureStore,
+  ClaimRequest,
+  ExportClaim,
+  ExportTotals,
+  NewCapture,
+  PurgeRequest,
+  StoreCounts,
+  UsageQuery,
+} from './types.ts';
+
+interface Row {
+  id: number;
+  timestampMs: number;
+  model: string;
+  loginName: string;
+  cbor: Uint8Array;
+  contentPurged: boolean;
+  claimId: string | undefined;
+  exportedAtMs: number | undefined;
+  exportKey: string | undefined;
+}
+
+export class MemoryStore implements CaptureStore {
+  #rows: Row[] = [];
+  #claims = new Map<string, ExportClaim>();
+  #lastKeySeconds = 0;
+  #totals: ExportTotals = { files: 0, records: 0, bytes: 0, cborBytes: 0 };
+
+  async append(captures: NewCapture[]): Promise<ExportRecord[]> {
+    const nextId = (this.#rows.at(-1)?.id ?? 0) + 1;
+    const stored = captures.map((capture, i) => storedRecord(capture, nextId + i));
+    for (const { record, cbor } of stored) {
+      this.#rows.push({
+        id: record.id,
+        timestampMs: record.timestamp.getTime(),
+        model: record.model,
+        loginName: record.identity.login_name,
+        cbor,
+        contentPurged: false,
+        claimId: undefined,
+        exportedAtMs: undefined,
+        exportKey: undefined,
+      });
+    }
+    return stored.map(({ record }) => record);
+  }
+
+  async recent(query: UsageQuery): Promise<ExportRecord[]> {
+    const out: ExportRecord[] = [];
+    for (let i = this.#rows.length - 1; i >= 0 && out.length < query.limit; i--) {
+      const row = this.#rows[i]!;
+      if (query.beforeId !== undefined && row.id >= query.beforeId) continue;
+      if (query.model !== undefined && row.model !== query.model) continue;
+      if (query.loginName !== undefined && row.loginName !== query.loginName) continue;
+      out.push(decodeStored(row.cbor));
+    }
+    return out;
+  }
+
+  async claimNext(request: ClaimRequest): Promise<ExportClaim | undefined> {
+    const waiting = this.#rows.filter(
+      (row) => row.exportedAtMs === undefined && row.claimId === undefined,
+    );
+    const length = batchLength(
+      waiting.slice(0, request.limit).map((row) => row.cbor.byteLength),
+      request.limit,
+      request.maxBytes,
+    );
+    if (length === 0) return undefined;
+    const rows = waiting.slice(0, length);
+    this.#lastKeySeconds = nextKeySeconds(this.#lastKeySeconds, request.nowMs);
+    const claim: ExportClaim = {
+      claimId: newClaimId(),
+      objectKey: claimKey(request.prefix, this.#lastKeySeconds),
+      keySeconds: this.#lastKeySeconds,
+      prefix: request.prefix,
+      firstId: rows[0]!.id,
+      lastId: rows.at(-1)!.id,
+      recordCount: rows.length,
+      cborBytes: rows.reduce((sum, row) => sum + row.cbor.byteLength, 0),
+      owner: request.owner,
+      leaseUntil: request.nowMs + request.leaseMs,
+    };
+    for (const row of rows) row.claimId = claim.claimId;
+    this.#claims.set(claim.claimId, claim);
+    return { ...claim };
+  }
+
+  async resumableClaims(owner: string, nowMs: number): Promise<ExportClaim[]> {
+    return [...this.#claims.values()]
+      .filter((claim) => claim.owner === owner || claim.leaseUntil <= nowMs)
+      .sort((a, b) => a.firstId - b.firstId)
+      .map((claim) => ({ ...claim }));
+  }
+
+  async leaseClaim(
+    claimId: string,
+    owner: string,
+    nowMs: number,
+    leaseMs: number,
+  ): Promise<ExportClaim | undefined> {
+    const claim = this.#claims.get(claimId);
+    if (!claim || (claim.owner !== owner && claim.leaseUntil > nowMs)) return undefined;
+    claim.owner = owner;
+    claim.leaseUntil = nowMs + leaseMs;
+    return { ...claim };
+  }
+
+  async rekeyClaim(
+    claimId: string,
+    fromKey: string,
+    prefix: string,
+    nowMs: number,
+  ): Promise<ExportClaim | undefined> {
+    const claim = this.#claims.get(claimId);
+    if (!claim || claim.objectKey !== fromKey) return claim ? { ...claim } : undefined;
+    this.#lastKeySeconds = nextKeySeconds(this.#lastKeySeconds, nowMs);
+    claim.keySeconds = this.#lastKeySeconds;
+    claim.prefix = prefix;
+    claim.objectKey = claimKey(prefix, this.#lastKeySeconds);
+    return { ...claim };
+  }
+
+  async claimContent(claim: ExportClaim, onRecord: (cbor: Uint8Array) => void): Promise<number> {
+    let count = 0;
+    for (const row of this.#rows) {
+      if (row.claimId !== claim.claimId) continue;
+      onRecord(row.cbor);
+      count++;
+    }
+    return count;
+  }
+
+  async completeClaim(claim: ExportClaim, exportedAtMs: number, fileBytes: number): Promise<void> {
+    if (!this.#claims.delete(claim.claimId)) return;
+    let records = 0;
+    for (const row of this.#rows) {
+      if (row.claimId !== claim.claimId) continue;
+      row.claimId = undefined;
+      row.exportedAtMs = exportedAtMs;
+      row.exportKey = claim.objectKey;
+      records++;
+    }
+    this.#totals.files++;
+    this.#totals.records += records;
+    this.#totals.bytes += fileBytes;
+    this.#totals.cborBytes += claim.cborBytes;
+  }
+
+  async purgeContent(request: PurgeRequest): Promise<number> {
+    let purged = 0;
+    for (const row of this.#rows) {
+      if (request.batchSize !== undefined && purged >= request.batchSize) break;
+      if (row.contentPurged || row.claimId !== undefined || row.timestampMs >= request.olderThanMs)
+        continue;
+      if (request.requireExported && row.exportedAtMs === undefined) continue;
+      row.cbor = withoutContent(row.cbor);
+      row.contentPurged = true;
+      purged++;
+    }
+    return purged;
+  }
+
+  async counts(): Promise<StoreCounts> {
+    const pending = this.#rows.filter((row) => row.exportedAtMs === undefined);
+    return {
+      records: this.#rows.length,
+      pendingRecords: pending.length,
+      pendingBytes: pending.reduce((sum, row) => sum + row.cbor.byteLength, 0),
+      exportedRecords: this.#rows.length - pending.length,
+      contentPurged: this.#rows.filter((row) => row.contentPurged).length,
+    };
+  }
+
+  async exportTotals(): Promise<ExportTotals> {
+    return { ...this.#totals };
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,394 @@
+/**
+ * The SQLite capture store: one schema and migration set for every runtime. The runtime's
+ * SQLite binding is handed in as a SqliteDriver (sqlite-node.ts, sqlite-bun.ts,
+ * sqlite-deno.ts); this file has no runtime imports.
+ *
+ * Each record is kept as its export record in CBOR, so a file is the records' bytes joined,
+ * plus the usage columns the dashboard reads, which purging leaves alone.
+ */
+import type { ExportRecord } from '@aperture-export/codec';
+import {
+  batchLength,
+  claimKey,
+  decodeStored,
+  newClaimId,
+  nextKeySeconds,
+  storedRecord,
+  withoutContent,
+} from './common.ts';
+import type {
+  CaptureStore,
+  ClaimRequest,
+  ExportClaim,
+  ExportTotals,
+  NewCapture,
+  PurgeRequest,
+  StoreCounts,
+  UsageQuery,
+} from './types.ts';
+
+export type SqlValue = null | number | string | Uint8Array;
+
+/** What the store needs from a SQLite binding. All three runtimes' bindings are synchronous. */
+export interface SqliteDriver {
+  exec(sql: string): void;
+  run(sql: string, params?: SqlValue[]): { changes: number };
+  get<T>(sql: string, params?: SqlValue[]): T | undefined;
+  all<T>(sql: string, params?: SqlValue[]): T[];
+  /** Runs `fn` in a write transaction (BEGIN IMMEDIATE), rolled back if it throws. */
+  transaction<T>(fn: () => T): T;
+  close(): void;
+}
+
+/** Schema versions, applied in order; `PRAGMA user_version` records the last one applied. */
+const MIGRATIONS: string[] = [
+  `CREATE TABLE captures (
+     id INTEGER PRIMARY KEY,
+     timestamp_ms INTEGER NOT NULL,
+     login_name TEXT NOT NULL,
+     node_id TEXT NOT NULL,
+     model TEXT NOT NULL,
+     api_type TEXT NOT NULL,
+     input_tokens INTEGER NOT NULL,
+     output_tokens INTEGER NOT NULL,
+     cached_tokens INTEGER NOT NULL,
+     reasoning_tokens INTEGER NOT NULL,
+     cost_usd REAL,
+     duration_ms INTEGER NOT NULL,
+     status_code INTEGER NOT NULL,
+     record BLOB NOT NULL,
+     record_bytes INTEGER NOT NULL,
+     content_purged INTEGER NOT NULL DEFAULT 0,
+     claim_id TEXT,
+     exported_at_ms INTEGER,
+     export_key TEXT
+   );
+   CREATE INDEX captures_waiting ON captures (id) WHERE exported_at_ms IS NULL;
+   CREATE INDEX captures_claim ON captures (claim_id) WHERE claim_id IS NOT NULL;
+   CREATE INDEX captures_purgeable ON captures (timestamp_ms) WHERE content_purged = 0;
+   CREATE INDEX captures_model ON captures (model, id);
+   CREATE INDEX captures_login ON captures (login_name, id);
+   CREATE TABLE export_claims (
+     claim_id TEXT PRIMARY KEY,
+     object_key TEXT NOT NULL,
+     key_seconds INTEGER NOT NULL,
+     prefix TEXT NOT NULL,
+     first_id INTEGER NOT NULL,
+     last_id INTEGER NOT NULL,
+     record_count INTEGER NOT NULL,
+     cbor_bytes INTEGER NOT NULL,
+     owner TEXT NOT NULL,
+     lease_until_ms INTEGER NOT NULL
+   );
+   CREATE TABLE store_state (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+   INSERT INTO store_state (name, value) VALUES
+     ('next_id', 1), ('last_key_seconds', 0),
+     ('exported_files', 0), ('exported_records', 0), ('exported_bytes', 0), ('exported_cbor_bytes', 0);`,
+];
+
+interface ClaimRow {
+  claim_id: string;
+  object_key: string;
+  key_seconds: number;
+  prefix: string;
+  first_id: number;
+  last_id: number;
+  record_count: number;
+  cbor_bytes: number;
+  owner: string;
+  lease_until_ms: number;
+}
+
+const claimFromRow = (row: ClaimRow): ExportClaim => ({
+  claimId: row.claim_id,
+  objectKey: row.object_key,
+  keySeconds: row.key_seconds,
+  prefix: row.prefix,
+  firstId: row.first_id,
+  lastId: row.last_id,
+  recordCount: row.record_count,
+  cborBytes: row.cbor_bytes,
+  owner: row.owner,
+  leaseUntil: row.lease_until_ms,
+});
+
+/** Blobs come back as Buffer (better-sqlite3) or Uint8Array: hand out plain Uint8Arrays. */
+const bytes = (blob: Uint8Array): Uint8Array =>
+  new Uint8Array(blob.buffer, blob.byteOffset, blob.byteLength);
+
+export class SqliteStore implements CaptureStore {
+  readonly #db: SqliteDriver;
+
+  constructor(driver: SqliteDriver) {
+    this.#db = driver;
+    // WAL: ingestion goes on while the exporter reads. FULL: a committed capture survives
+    // power loss, not only a process crash. busy_timeout: several processes may share the file.
+    driver.exec(
+      'PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;',
+    );
+    this.#migrate();
+  }
+
+  #migrate(): void {
+    this.#db.transaction(() => {
+      const version = this.#db.get<{ user_version: number }>('PRAGMA user_version')!.user_version;
+      if (version > MIGRATIONS.length) {
+        throw new Error(
+          `capture store schema version ${version} is newer than this program's (${MIGRATIONS.length}); upgrade the program`,
+        );
+      }
+      for (let v = version; v < MIGRATIONS.length; v++) this.#db.exec(MIGRATIONS[v]!);
+      this.#db.exec(`PRAGMA user_version = ${MIGRATIONS.length}`);
+    });
+  }
+
+  #state(name: string): number {
+    return this.#db.get<{ value: number }>('SELECT value FROM store_state WHERE name = ?', [name])!
+      .value;
+  }
+
+  #setState(name: string, value: number): void {
+    this.#db.run('UPDATE store_state SET value = ? WHERE name = ?', [value, name]);
+  }
+
+  async append(captures: NewCapture[]): Promise<ExportRecord[]> {
+    return this.#db.transaction(() => {
+      const firstId = this.#state('next_id');
+      const records = captures.map((capture, i) => {
+        const { record, cbor } = storedRecord(capture, firstId + i);
+        const { usage } = record;
+        this.#db.run(
+          `INSERT INTO captures (id, timestamp_ms, login_name, node_id, model, api_type, input_tokens,
+             output_tokens, cached_tokens, reasoning_tokens, cost_usd, duration_ms, status_code, record, record_bytes)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          [
+            record.id,
+            record.timestamp.getTime(),
+            record.identity.login_name,
+            record.identity.node_id,
+            record.model,
+            record.api_type,
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cached_tokens,
+            usage.reasoning_tokens,
+            record.estimated_cost?.total_usd ?? null,
+            record.duration_ms,
+            record.status_code,
+            cbor,
+            cbor.byteLength,
+          ],
+        );
+        return record;
+      });
+      this.#setState('next_id', firstId + captures.length);
+      return records;
+    });
+  }
+
+  async recent(query: UsageQuery): Promise<ExportRecord[]> {
+    const where: string[] = [];
+    const params: SqlValue[] = [];
+    if (query.beforeId !== undefined) where.push('id < ?'), params.push(query.beforeId);
+    if (query.model !== undefined) where.push('model = ?'), params.push(query.model);
+    if (query.loginName !== undefined) where.push('login_name = ?'), params.push(query.loginName);
+    const rows = this.#db.all<{ record: Uint8Array }>(
+      `SELECT record FROM captures ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`,
+      [...params, query.limit],
+    );
+    return rows.map((row) => decodeStored(bytes(row.record)));
+  }
+
+  async claimNext(request: ClaimRequest): Promise<ExportClaim | undefined> {
+    return this.#db.transaction(() => {
+      const waiting = this.#db.all<{ id: number; record_bytes: number }>(
+        'SELECT id, record_bytes FROM captures WHERE exported_at_ms IS NULL AND claim_id IS NULL ORDER BY id LIMIT ?',
+        [request.limit],
+      );
+      const length = batchLength(
+        waiting.map((row) => row.record_bytes),
+        request.limit,
+        request.maxBytes,
+      );
+      if (length === 0) return undefined;
+      const rows = waiting.slice(0, length);
+      const keySeconds = nextKeySeconds(this.#state('last_key_seconds'), request.nowMs);
+      this.#setState('last_key_seconds', keySeconds);
+      const claim: ExportClaim = {
+        claimId: newClaimId(),
+        objectKey: claimKey(request.prefix, keySeconds),
+        keySeconds,
+        prefix: request.prefix,
+        firstId: rows[0]!.id,
+        lastId: rows.at(-1)!.id,
+        recordCount: rows.length,
+        cborBytes: rows.reduce((sum, row) => sum + row.record_bytes, 0),
+        owner: request.owner,
+        leaseUntil: request.nowMs + request.leaseMs,
+      };
+      const { changes } = this.#db.run(
+        'UPDATE captures SET claim_id = ? WHERE id BETWEEN ? AND ? AND exported_at_ms IS NULL AND claim_id IS NULL',
+        [claim.claimId, claim.firstId, claim.lastId],
+      );
+      if (changes !== claim.recordCount) {
+        throw new Error(
+          `claim of records ${claim.firstId}-${claim.lastId} took ${changes} rows, expected ${claim.recordCount}`,
+        );
+      }
+      this.#db.run(
+        `INSERT INTO export_claims (claim_id, object_key, key_seconds, prefix, first_id, last_id, record_count,
+           cbor_bytes, owner, lease_until_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [
+          claim.claimId,
+          claim.objectKey,
+          claim.keySeconds,
+          claim.prefix,
+          claim.firstId,
+          claim.lastId,
+          claim.recordCount,
+          claim.cborBytes,
+          claim.owner,
+          claim.leaseUntil,
+        ],
+      );
+      return claim;
+    });
+  }
+
+  async resumableClaims(owner: string, nowMs: number): Promise<ExportClaim[]> {
+    return this.#db
+      .all<ClaimRow>(
+        'SELECT * FROM export_claims WHERE owner = ? OR lease_until_ms <= ? ORDER BY first_id',
+        [owner, nowMs],
+      )
+      .map(claimFromRow);
+  }
+
+  async leaseClaim(
+    claimId: string,
+    owner: string,
+    nowMs: number,
+    leaseMs: number,
+  ): Promise<ExportClaim | undefined> {
+    return this.#db.transaction(() => {
+      const { changes } = this.#db.run(
+        'UPDATE export_claims SET owner = ?, lease_until_ms = ? WHERE claim_id = ? AND (owner = ? OR lease_until_ms <= ?)',
+        [owner, nowMs + leaseMs, claimId, owner, nowMs],
+      );
+      if (changes === 0) return undefined;
+      return claimFromRow(
+        this.#db.get<ClaimRow>('SELECT * FROM export_claims WHERE claim_id = ?', [claimId])!,
+      );
+    });
+  }
+
+  async rekeyClaim(
+    claimId: string,
+    fromKey: string,
+    prefix: string,
+    nowMs: number,
+  ): Promise<ExportClaim | undefined> {
+    return this.#db.transaction(() => {
+      const row = this.#db.get<ClaimRow>('SELECT * FROM export_claims WHERE claim_id = ?', [
+        claimId,
+      ]);
+      if (!row) return undefined;
+      if (row.object_key !== fromKey) return claimFromRow(row); // someone re-keyed it already
+      const keySeconds = nextKeySeconds(this.#state('last_key_seconds'), nowMs);
+      this.#setState('last_key_seconds', keySeconds);
+      const objectKey = claimKey(prefix, keySeconds);
+      this.#db.run(
+        'UPDATE export_claims SET object_key = ?, key_seconds = ?, prefix = ? WHERE claim_id = ?',
+        [objectKey, keySeconds, prefix, claimId],
+      );
+      return claimFromRow({ ...row, object_key: objectKey, key_seconds: keySeconds, prefix });
+    });
+  }
+
+  async claimContent(claim: ExportClaim, onRecord: (cbor: Uint8Array) => void): Promise<number> {
+    let count = 0;
+    let afterId = claim.firstId - 1;
+    for (;;) {
+      const page = this.#db.all<{ id: number; record: Uint8Array }>(
+        'SELECT id, record FROM captures WHERE claim_id = ? AND id > ? ORDER BY id LIMIT 256',
+        [claim.claimId, afterId],
+      );
+      for (const row of page) onRecord(bytes(row.record));
+      count += page.length;
+      if (page.length < 256) return count;
+      afterId = page.at(-1)!.id;
+    }
+  }
+
+  async completeClaim(claim: ExportClaim, exportedAtMs: number, fileBytes: number): Promise<void> {
+    this.#db.transaction(() => {
+      const { changes: claimed } = this.#db.run('DELETE FROM export_claims WHERE claim_id = ?', [
+        claim.claimId,
+      ]);
+      if (claimed === 0) return; // completed already (by another exporter that finished it)
+      const { changes } = this.#db.run(
+        'UPDATE captures SET claim_id = NULL, exported_at_ms = ?, export_key = ? WHERE claim_id = ?',
+        [exportedAtMs, claim.objectKey, claim.claimId],
+      );
+      this.#setState('exported_files', this.#state('exported_files') + 1);
+      this.#setState('exported_records', this.#state('exported_records') + changes);
+      this.#setState('exported_bytes', this.#state('exported_bytes') + fileBytes);
+      this.#setState('exported_cbor_bytes', this.#state('exported_cbor_bytes') + claim.cborBytes);
+    });
+  }
+
+  async purgeContent(request: PurgeRequest): Promise<number> {
+    return this.#db.transaction(() => {
+      const rows = this.#db.all<{ id: number; record: Uint8Array }>(
+        `SELECT id, record FROM captures
+         WHERE content_purged = 0 AND claim_id IS NULL AND timestamp_ms < ?
+           ${request.requireExported ? 'AND exported_at_ms IS NOT NULL' : ''}
+         ORDER BY id LIMIT ?`,
+        [request.olderThanMs, request.batchSize ?? 1000],
+      );
+      for (const row of rows) {
+        const purged = withoutContent(bytes(row.record));
+        this.#db.run(
+          'UPDATE captures SET record = ?, record_bytes = ?, content_purged = 1 WHERE id = ?',
+          [purged, purged.byteLength, row.id],
+        );
+      }
+      return rows.length;
+    });
+  }
+
+  async counts(): Promise<StoreCounts> {
+    const row = this.#db.get<{
+      records: number;
+      pending_records: number;
+      pending_bytes: number;
+      content_purged: number;
+    }>(
+      `SELECT COUNT(*) AS records,
+              COUNT(*) FILTER (WHERE exported_at_ms IS NULL) AS pending_records,
+              COALESCE(SUM(record_bytes) FILTER (WHERE exported_at_ms IS NULL), 0) AS pending_bytes,
+              COUNT(*) FILTER (WHERE content_purged = 1) AS content_purged
+       FROM captures`,
+    )!;
+    return {
+      records: row.records,
+      pendingRecords: row.pending_records,
+      pendingBytes: row.pending_bytes,
+      exportedRecords: row.records - row.pending_records,
+      contentPurged: row.content_purged,
+    };
+  }
+
+  async exportTotals(): Promise<ExportTotals> {
+    return {
+      files: this.#state('exported_files'),
+      records: this.#state('exported_records'),
+      bytes: this.#state('exported_bytes'),
+      cborBytes: this.#state('exported_cbor_bytes'),
+    };
+  }
+
+  async close(): Promise<void> {
+    this.#db.close();
+  }
+}

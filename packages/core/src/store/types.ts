@@ -1,0 +1,117 @@
+/**
+ * The capture store: where captured requests wait to be exported. One interface, implemented
+ * by the in-memory store (tests), SQLite (Node, Bun, Deno) and, later, D1 and PostgreSQL.
+ *
+ * Exactly-once export rests on claims. A claim takes the next unexported records for one file
+ * and fixes that file's object key, in one atomic step, before anything is uploaded. The claim
+ * is deleted, and its records marked exported, in another atomic step after the upload
+ * succeeded. A crash in between leaves the claim: the next exporter finishes that same file
+ * (same records, same key) instead of starting a new one. Claimed records are never purged,
+ * so the file's bytes do not change while it is in flight.
+ */
+import type { ExportRecord } from '@aperture-export/codec';
+
+/** A capture as ingested: everything but the id, which the store assigns. */
+export type NewCapture = Omit<ExportRecord, 'id'>;
+
+export interface ExportClaim {
+  /** Random id, also written as object metadata so an upload can be recognised later. */
+  claimId: string;
+  objectKey: string;
+  /** The key's timestamp (unix seconds); unique and increasing per store. */
+  keySeconds: number;
+  prefix: string;
+  firstId: number;
+  lastId: number;
+  recordCount: number;
+  /** Size of the file's content: the records' CBOR, before compression. */
+  cborBytes: number;
+  /** Which exporter instance works on it, and until when (epoch ms) before others may. */
+  owner: string;
+  leaseUntil: number;
+}
+
+export interface ClaimRequest {
+  owner: string;
+  prefix: string;
+  /** Most records in the file. */
+  limit: number;
+  /** Most CBOR bytes in the file; a single larger record still gets a file of its own. */
+  maxBytes: number;
+  nowMs: number;
+  leaseMs: number;
+}
+
+export interface StoreCounts {
+  records: number;
+  /** Not yet exported (claimed or not). */
+  pendingRecords: number;
+  pendingBytes: number;
+  exportedRecords: number;
+  /** Records whose content the retention policy removed. */
+  contentPurged: number;
+}
+
+export interface ExportTotals {
+  files: number;
+  records: number;
+  /** Bytes uploaded (compressed). */
+  bytes: number;
+  cborBytes: number;
+}
+
+export interface PurgeRequest {
+  /** Purge content of records whose own timestamp is older than this (epoch ms). */
+  olderThanMs: number;
+  /** Only records already exported. */
+  requireExported: boolean;
+  /** Most records per call; the worker calls again until none are left. */
+  batchSize?: number;
+}
+
+export interface UsageQuery {
+  limit: number;
+  /** Records with smaller ids (paging backwards from the newest). */
+  beforeId?: number;
+  model?: string;
+  loginName?: string;
+}
+
+export interface CaptureStore {
+  /** Stores captures atomically and returns them with their ids, in order. */
+  append(captures: NewCapture[]): Promise<ExportRecord[]>;
+  /** Newest first. */
+  recent(query: UsageQuery): Promise<ExportRecord[]>;
+
+  /** Claims the next file's records and key, or undefined when nothing is waiting. */
+  claimNext(request: ClaimRequest): Promise<ExportClaim | undefined>;
+  /** Claims that `owner` may (re)work now: its own, or others' whose lease ran out. */
+  resumableClaims(owner: string, nowMs: number): Promise<ExportClaim[]>;
+  /** Takes a claim over (or renews one's own); undefined if someone else holds a live lease. */
+  leaseClaim(
+    claimId: string,
+    owner: string,
+    nowMs: number,
+    leaseMs: number,
+  ): Promise<ExportClaim | undefined>;
+  /** Gives a claim a new key (the old one is taken by a foreign object), if it still has `fromKey`. */
+  rekeyClaim(
+    claimId: string,
+    fromKey: string,
+    prefix: string,
+    nowMs: number,
+  ): Promise<ExportClaim | undefined>;
+  /**
+   * Hands the claim's records' CBOR to `onRecord` in id order, a page at a time, so the
+   * caller can build the file without the store holding it all; returns how many there were.
+   */
+  claimContent(claim: ExportClaim, onRecord: (cbor: Uint8Array) => void): Promise<number>;
+  /** Marks the claim's records exported under its key, drops the claim, adds to the totals. */
+  completeClaim(claim: ExportClaim, exportedAtMs: number, fileBytes: number): Promise<void>;
+
+  /** Removes captured content per retention; returns how many records lost their content. */
+  purgeContent(request: PurgeRequest): Promise<number>;
+  counts(): Promise<StoreCounts>;
+  exportTotals(): Promise<ExportTotals>;
+  close(): Promise<void>;
+}

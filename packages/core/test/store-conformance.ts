@@ -1,0 +1,244 @@
+/**
+ * One behaviour suite that every capture store passes: memory and SQLite on Node (vitest),
+ * SQLite on Bun and Deno (runtime-tests/). Later stores (D1, PostgreSQL) run it too.
+ */
+import assert from 'node:assert/strict';
+import { decodeRecords, type ExportRecord, encodeRecord } from '@aperture-export/codec';
+import { makeRecords } from '../../codec/test/fixtures.ts';
+import type { CaptureStore, ClaimRequest, NewCapture } from '../src/store/types.ts';
+
+type Test = (name: string, fn: () => Promise<void>) => void;
+
+export interface StoreFactory {
+  open(): Promise<CaptureStore>;
+  /** Opens the same store again (persistent stores only). */
+  reopen?(): Promise<CaptureStore>;
+}
+
+const T0 = Date.UTC(2026, 10, 28, 12, 0, 0);
+
+export function captures(count: number, seed = 1): NewCapture[] {
+  return makeRecords(count, seed).map(({ id: _, ...capture }) => capture);
+}
+
+const request = (overrides: Partial<ClaimRequest> = {}): ClaimRequest => ({
+  owner: 'exporter-a',
+  prefix: 'prod',
+  limit: 1000,
+  maxBytes: 64 * 1024 * 1024,
+  nowMs: T0,
+  leaseMs: 60_000,
+  ...overrides,
+});
+
+async function content(store: CaptureStore, claim: Parameters<CaptureStore['claimContent']>[0]) {
+  const parts: Uint8Array[] = [];
+  await store.claimContent(claim, (cbor) => parts.push(cbor.slice()));
+  return parts.flatMap((part) => decodeRecords(part));
+}
+
+export function captureStoreSuite(test: Test, factory: StoreFactory): void {
+  const withStore = (fn: (store: CaptureStore) => Promise<void>) => async () => {
+    const store = await factory.open();
+    try {
+      await fn(store);
+    } finally {
+      await store.close();
+    }
+  };
+
+  test(
+    'assigns increasing ids and keeps every field',
+    withStore(async (store) => {
+      const first = await store.append(captures(3));
+      const second = await store.append(captures(2, 2));
+      assert.deepEqual(
+        [...first, ...second].map((r) => r.id),
+        [1, 2, 3, 4, 5],
+      );
+      const recent = await store.recent({ limit: 10 });
+      assert.deepEqual(
+        recent.map((r) => r.id),
+        [5, 4, 3, 2, 1],
+      );
+      assert.deepEqual(recent.at(-1), first[0]);
+    }),
+  );
+
+  test(
+    'pages and filters recent records by model and login',
+    withStore(async (store) => {
+      const records = await store.append(captures(12));
+      const model = records[1]!.model;
+      const byModel = await store.recent({ limit: 50, model });
+      assert.ok(byModel.length > 0 && byModel.every((r) => r.model === model));
+      const login = records[2]!.identity.login_name;
+      const byLogin = await store.recent({ limit: 50, loginName: login });
+      assert.ok(byLogin.length > 0 && byLogin.every((r) => r.identity.login_name === login));
+      const page = await store.recent({ limit: 3, beforeId: 10 });
+      assert.deepEqual(
+        page.map((r) => r.id),
+        [9, 8, 7],
+      );
+    }),
+  );
+
+  test(
+    'claims files of at most `limit` records and `maxBytes` bytes, in id order, without overlap',
+    withStore(async (store) => {
+      await store.append(captures(10));
+      const a = (await store.claimNext(request({ limit: 4 })))!;
+      const b = (await store.claimNext(request({ limit: 4 })))!;
+      assert.deepEqual([a.firstId, a.lastId, a.recordCount, b.firstId, b.lastId], [1, 4, 4, 5, 8]);
+      const parts = await content(store, a);
+      assert.deepEqual(
+        parts.map((r) => r.id),
+        [1, 2, 3, 4],
+      );
+      assert.equal(
+        a.cborBytes,
+        parts.reduce((sum, r) => sum + encodeRecord(r).byteLength, 0),
+      );
+      const small = (await store.claimNext(request({ maxBytes: 1 })))!;
+      assert.equal(small.recordCount, 1, 'a record larger than the budget still gets a file');
+      const last = (await store.claimNext(request()))!;
+      assert.deepEqual([last.firstId, last.lastId], [10, 10]);
+      assert.equal(await store.claimNext(request()), undefined);
+    }),
+  );
+
+  test(
+    'gives every claim its own key: increasing seconds, under the prefix',
+    withStore(async (store) => {
+      await store.append(captures(5));
+      const keys: string[] = [];
+      for (let i = 0; i < 5; i++)
+        keys.push((await store.claimNext(request({ limit: 1 })))!.objectKey);
+      const seconds = Math.floor(T0 / 1000);
+      assert.deepEqual(
+        keys,
+        [0, 1, 2, 3, 4].map((i) => `prod/ts-aperture-export-${seconds + i}.cbor.zstd`),
+      );
+      await store.append(captures(1));
+      const noPrefix = (await store.claimNext(request({ prefix: '', nowMs: T0 + 60_000 })))!;
+      assert.equal(noPrefix.objectKey, `ts-aperture-export-${seconds + 60}.cbor.zstd`);
+    }),
+  );
+
+  test(
+    'marks a completed claim exported, once',
+    withStore(async (store) => {
+      await store.append(captures(6));
+      const claim = (await store.claimNext(request({ limit: 4 })))!;
+      await store.completeClaim(claim, T0 + 1000, 12345);
+      await store.completeClaim(claim, T0 + 2000, 12345);
+      const counts = await store.counts();
+      assert.deepEqual([counts.records, counts.exportedRecords, counts.pendingRecords], [6, 4, 2]);
+      assert.deepEqual(await store.exportTotals(), {
+        files: 1,
+        records: 4,
+        bytes: 12345,
+        cborBytes: claim.cborBytes,
+      });
+      const next = (await store.claimNext(request()))!;
+      assert.deepEqual([next.firstId, next.lastId], [5, 6]);
+    }),
+  );
+
+  test(
+    'hands claims back for resumption: its own, and others’ once their lease ran out',
+    withStore(async (store) => {
+      await store.append(captures(3));
+      const mine = (await store.claimNext(request({ limit: 1, owner: 'a' })))!;
+      const theirs = (await store.claimNext(request({ limit: 1, owner: 'b', leaseMs: 10_000 })))!;
+      assert.deepEqual(
+        (await store.resumableClaims('a', T0)).map((c) => c.claimId),
+        [mine.claimId],
+      );
+      assert.equal(await store.leaseClaim(theirs.claimId, 'a', T0, 60_000), undefined);
+      assert.deepEqual(
+        (await store.resumableClaims('a', T0 + 10_000)).map((c) => c.claimId),
+        [mine.claimId, theirs.claimId],
+      );
+      const taken = (await store.leaseClaim(theirs.claimId, 'a', T0 + 10_000, 60_000))!;
+      assert.deepEqual(
+        [taken.owner, taken.leaseUntil, taken.objectKey],
+        ['a', T0 + 70_000, theirs.objectKey],
+      );
+    }),
+  );
+
+  test(
+    're-keys a claim only from the key it still has',
+    withStore(async (store) => {
+      await store.append(captures(1));
+      const claim = (await store.claimNext(request()))!;
+      const moved = (await store.rekeyClaim(claim.claimId, claim.objectKey, 'prod', T0))!;
+      assert.notEqual(moved.objectKey, claim.objectKey);
+      assert.equal(moved.keySeconds, claim.keySeconds + 1);
+      const stale = (await store.rekeyClaim(claim.claimId, claim.objectKey, 'prod', T0))!;
+      assert.equal(
+        stale.objectKey,
+        moved.objectKey,
+        'a second re-key from the old key changes nothing',
+      );
+      assert.deepEqual(
+        (await content(store, moved)).map((r) => r.id),
+        [1],
+      );
+    }),
+  );
+
+  test(
+    'purges content by age, keeps usage, never touches claimed records, and with require_export only exported ones',
+    withStore(async (store) => {
+      const records = await store.append(captures(6));
+      const cutoff = records[3]!.timestamp.getTime(); // records 1-3 are older
+      const claim = (await store.claimNext(request({ limit: 1 })))!; // record 1 in flight
+      assert.equal(await store.purgeContent({ olderThanMs: cutoff, requireExported: true }), 0);
+      assert.equal(await store.purgeContent({ olderThanMs: cutoff, requireExported: false }), 2);
+      const [r3, r2] = (await store.recent({ limit: 2, beforeId: 4 })) as ExportRecord[];
+      assert.equal(r2!.capture, undefined);
+      assert.deepEqual(r2!.usage, records[1]!.usage);
+      assert.equal(r3!.capture, undefined);
+      assert.deepEqual(
+        (await content(store, claim))[0],
+        records[0],
+        'the claimed record keeps its content',
+      );
+      await store.completeClaim(claim, T0, 1);
+      assert.equal(await store.purgeContent({ olderThanMs: cutoff, requireExported: true }), 1);
+      assert.equal((await store.counts()).contentPurged, 3);
+    }),
+  );
+
+  if (factory.reopen) {
+    const reopen = factory.reopen;
+    test('keeps records, claims, keys and totals across a restart', async () => {
+      const store = await factory.open();
+      await store.append(captures(4));
+      const done = (await store.claimNext(request({ limit: 1 })))!;
+      await store.completeClaim(done, T0, 99);
+      const open = (await store.claimNext(request({ limit: 2 })))!;
+      await store.close();
+      const again = await reopen();
+      try {
+        const counts = await again.counts();
+        assert.deepEqual([counts.records, counts.exportedRecords], [4, 1]);
+        assert.deepEqual(
+          (await again.resumableClaims('someone-else', T0 + 60_000)).map((c) => [
+            c.claimId,
+            c.objectKey,
+          ]),
+          [[open.claimId, open.objectKey]],
+        );
+        const next = (await again.claimNext(request()))!;
+        assert.deepEqual([next.firstId, next.keySeconds], [4, open.keySeconds + 1]);
+        assert.equal((await again.append(captures(1)))[0]!.id, 5);
+        assert.equal((await again.exportTotals()).bytes, 99);
+      } finally {
+        await again.close();
+      }
+    });
+  }
+}
