@@ -63,15 +63,98 @@ export function standardizeHuJson(text: string): string {
   return out.join('');
 }
 
-/** Parses HuJSON; errors carry the line and column. */
+/**
+ * Parses HuJSON; errors carry the line and column. A small parser of our own rather than
+ * JSON.parse, whose messages (and whether they give a position) differ between runtimes.
+ */
 export function parseHuJson(text: string): unknown {
   const json = standardizeHuJson(text);
-  try {
-    return JSON.parse(json);
-  } catch (error) {
-    const message = (error as Error).message;
-    const offset = Number(/position (\d+)/.exec(message)?.[1] ?? Number.NaN);
-    const at = Number.isNaN(offset) ? { line: 0, column: 0 } : position(text, offset);
-    throw new HuJsonError(message.replace(/ in JSON at position \d+.*$/, ''), at.line, at.column);
-  }
+  let at = 0;
+  const fail = (message: string): never => {
+    const where = position(text, at);
+    throw new HuJsonError(message, where.line, where.column);
+  };
+  const skipSpace = () => {
+    while (at < json.length && /\s/.test(json[at]!)) at++;
+  };
+  const describe = () => (at >= json.length ? 'end of input' : JSON.stringify(json[at]));
+  const expect = (char: string) => {
+    skipSpace();
+    if (json[at] !== char) fail(`expected ${JSON.stringify(char)}, found ${describe()}`);
+    at++;
+  };
+  const value = (): unknown => {
+    skipSpace();
+    const c = json[at];
+    if (c === '{') {
+      at++;
+      const object: Record<string, unknown> = {};
+      skipSpace();
+      if (json[at] === '}') {
+        at++;
+        return object;
+      }
+      for (;;) {
+        skipSpace();
+        if (json[at] !== '"') fail(`expected a quoted key, found ${describe()}`);
+        const key = string();
+        if (Object.hasOwn(object, key)) fail(`duplicate key ${JSON.stringify(key)}`);
+        expect(':');
+        Object.defineProperty(object, key, {
+          value: value(),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+        skipSpace();
+        if (json[at] === ',') {
+          at++;
+          continue;
+        }
+        expect('}');
+        return object;
+      }
+    }
+    if (c === '[') {
+      at++;
+      const array: unknown[] = [];
+      skipSpace();
+      if (json[at] === ']') {
+        at++;
+        return array;
+      }
+      for (;;) {
+        array.push(value());
+        skipSpace();
+        if (json[at] === ',') {
+          at++;
+          continue;
+        }
+        expect(']');
+        return array;
+      }
+    }
+    if (c === '"') return string();
+    const literal = /^(?:true|false|null|-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?)/.exec(
+      json.slice(at, at + 64),
+    );
+    if (!literal) return fail(`unexpected ${describe()}`);
+    at += literal[0].length;
+    return JSON.parse(literal[0]);
+  };
+  const string = (): string => {
+    const start = at++;
+    while (json[at] !== '"') at += json[at] === '\\' ? 2 : 1;
+    at++;
+    try {
+      return JSON.parse(json.slice(start, at)) as string;
+    } catch {
+      at = start;
+      return fail('invalid string');
+    }
+  };
+  const result = value();
+  skipSpace();
+  if (at < json.length) fail(`unexpected ${describe()} after the end of the value`);
+  return result;
 }

@@ -1,0 +1,245 @@
+import {
+  decodeExportFile,
+  type ExportRecord,
+  loadZstd,
+  parseExportObjectKey,
+} from '@aperture-export/codec';
+import { describe, expect, it } from 'vitest';
+import { accessDenied, FakeClock, MemoryObjectStore, settle } from '../test/fakes.ts';
+import { captures } from '../test/store-conformance.ts';
+import { DEFAULT_CONFIG, type S3ExporterConfig } from './config.ts';
+import { Exporter } from './exporter.ts';
+import type { LogLevel } from './runtime.ts';
+import { MemoryStore } from './store/memory.ts';
+
+const zstd = await loadZstd('wasm');
+/** The fake clock's start, in the seconds export keys use. */
+const START_SECONDS = Math.floor(new FakeClock().now() / 1000);
+
+function setup(overrides: Partial<S3ExporterConfig> = {}) {
+  const store = new MemoryStore();
+  const objects = new MemoryObjectStore();
+  const clock = new FakeClock();
+  const logs: Array<[LogLevel, string]> = [];
+  let config: S3ExporterConfig = {
+    ...DEFAULT_CONFIG.exporters.s3,
+    bucket_name: 'exports',
+    region: 'us-east-1',
+    access_key_id: 'AKIA',
+    access_secret: 'secret-value',
+    prefix: 'prod',
+    every: 60,
+    limit: 10,
+    ...overrides,
+  };
+  const make = (instanceId = 'exporter-1') =>
+    new Exporter({
+      store,
+      config: () => config,
+      objectStore: () => objects,
+      zstd,
+      clock,
+      instanceId,
+      claimLeaseMs: 60_000,
+      log: (level, message) => logs.push([level, message]),
+    });
+  return {
+    store,
+    objects,
+    clock,
+    logs,
+    make,
+    setConfig: (next: Partial<S3ExporterConfig>) => {
+      config = { ...config, ...next };
+    },
+  };
+}
+
+/** Every record in the bucket, file by file, in key order. */
+async function bucketRecords(objects: MemoryObjectStore): Promise<ExportRecord[]> {
+  const keys = [...objects.objects.keys()].sort();
+  const files = await Promise.all(
+    keys.map((key) => decodeExportFile(objects.objects.get(key)!.body, { zstd })),
+  );
+  return files.flat();
+}
+
+describe('Exporter', () => {
+  it('drains the backlog into files of at most `limit` records, each record once', async () => {
+    const { store, objects, make } = setup({ limit: 10 });
+    const appended = await store.append(captures(35));
+    const result = await make().runNow();
+    expect(result).toMatchObject({ files: 4, records: 35 });
+    expect([...objects.objects.keys()]).toEqual(
+      [0, 1, 2, 3].map((i) => `prod/ts-aperture-export-${START_SECONDS + i}.cbor.zstd`),
+    );
+    expect(await bucketRecords(objects)).toEqual(appended);
+    expect(await store.counts()).toMatchObject({ pendingRecords: 0, exportedRecords: 35 });
+  });
+
+  it('keeps files under the byte budget', async () => {
+    const { store, objects, make } = setup({ limit: 1000, max_file_bytes: 100_000 });
+    await store.append(captures(30));
+    await make().runNow();
+    for (const object of objects.objects.values()) {
+      const records = await decodeExportFile(object.body, { zstd });
+      const { encodeRecords } = await import('@aperture-export/codec');
+      expect(records.length === 1 || encodeRecords(records).byteLength <= 100_000).toBe(true);
+    }
+    expect(objects.objects.size).toBeGreaterThan(3);
+  });
+
+  it('does nothing while no bucket is configured', async () => {
+    const { store, objects, make } = setup({ bucket_name: '' });
+    await store.append(captures(3));
+    expect(await make().runNow()).toEqual({ files: 0, records: 0, bytes: 0 });
+    expect(objects.calls).toEqual([]);
+  });
+
+  it('stops on a permanent error, keeps every record, and reports S3’s code and message', async () => {
+    const { store, objects, make, logs } = setup();
+    const appended = await store.append(captures(15));
+    objects.failures.push(accessDenied());
+    const exporter = make();
+    const result = await exporter.runNow();
+    expect(result.error).toMatchObject({
+      code: 'AccessDenied',
+      message: 'AccessDenied: Access Denied (PutObject k)',
+    });
+    const status = await exporter.status();
+    expect(status).toMatchObject({
+      pendingRecords: 15,
+      exportedFiles: 0,
+      lastError: { code: 'AccessDenied' },
+    });
+    expect(
+      logs.some(
+        ([level, line]) => level === 'error' && line.includes('AccessDenied: Access Denied'),
+      ),
+    ).toBe(true);
+    expect(JSON.stringify(logs)).not.toContain('secret-value');
+
+    const retry = await exporter.runNow();
+    expect(retry).toMatchObject({ files: 2, records: 15 });
+    expect(retry.error).toBeUndefined();
+    expect((await exporter.status()).lastError).toBeUndefined();
+    expect(await bucketRecords(objects)).toEqual(appended);
+  });
+
+  it('after a crash between upload and marking, finishes the same file instead of writing another', async () => {
+    const { store, objects, clock, make } = setup();
+    const appended = await store.append(captures(8));
+    objects.failAfterPut = new Error('process killed');
+    const first = await make('before-crash').runNow();
+    expect(first.error?.message).toBe('process killed');
+    expect(objects.objects.size).toBe(1);
+    expect((await store.counts()).exportedRecords).toBe(0);
+
+    // Another process, once the dead one's claim lease has run out.
+    const restarted = make('after-crash');
+    expect(await restarted.runNow()).toMatchObject({ files: 0 });
+    await clock.advance(60_000);
+    expect(await restarted.runNow()).toMatchObject({ files: 1, records: 8 });
+    expect(objects.objects.size).toBe(1);
+    expect(objects.calls.filter((call) => call.startsWith('PUT'))).toHaveLength(2);
+    expect(await bucketRecords(objects)).toEqual(appended);
+    expect(await store.counts()).toMatchObject({ pendingRecords: 0 });
+  });
+
+  it('the same process resumes its own claim at once', async () => {
+    const { store, objects, make } = setup();
+    const appended = await store.append(captures(5));
+    objects.failures.push(accessDenied());
+    const exporter = make();
+    await exporter.runNow();
+    expect(await exporter.runNow()).toMatchObject({ files: 1, records: 5 });
+    expect(await bucketRecords(objects)).toEqual(appended);
+  });
+
+  it('writes under a new key when the key holds someone else’s object', async () => {
+    const { store, objects, make, logs } = setup();
+    const appended = await store.append(captures(3));
+    const taken = `prod/ts-aperture-export-${START_SECONDS}.cbor.zstd`;
+    const next = `prod/ts-aperture-export-${START_SECONDS + 1}.cbor.zstd`;
+    objects.objects.set(taken, {
+      body: new Uint8Array([1]),
+      metadata: { 'aperture-claim': 'another-store' },
+    });
+    await make().runNow();
+    expect([...objects.objects.keys()].sort()).toEqual([taken, next]);
+    expect(await decodeExportFile(objects.objects.get(next)!.body)).toEqual(appended);
+    expect(logs.some(([level, line]) => level === 'warn' && line.includes('is not ours'))).toBe(
+      true,
+    );
+  });
+
+  it('never reuses a key, even for many files in one second', async () => {
+    const { store, objects, make } = setup({ limit: 1 });
+    await store.append(captures(25));
+    await make().runNow();
+    const seconds = [...objects.objects.keys()].map(
+      (key) => parseExportObjectKey(key)!.unixSeconds,
+    );
+    expect(new Set(seconds).size).toBe(25);
+  });
+
+  it('runs every `every` seconds, applies a new `every` from the next cycle, and never overlaps', async () => {
+    const { store, objects, clock, make, setConfig } = setup({ every: 60 });
+    const exporter = make();
+    exporter.start();
+    await store.append(captures(2));
+    await clock.advance(59_000);
+    expect(objects.objects.size).toBe(0);
+    await clock.advance(1_000);
+    expect(objects.objects.size).toBe(1);
+    setConfig({ every: 10 });
+    await store.append(captures(1));
+    await clock.advance(60_000); // the cycle scheduled with the old `every`
+    expect(objects.objects.size).toBe(2);
+    await store.append(captures(1));
+    await clock.advance(10_000);
+    expect(objects.objects.size).toBe(3);
+    await exporter.stop();
+    await exporter.stop();
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('queues "export now" behind a running cycle instead of overlapping', async () => {
+    const { store, objects, make } = setup({ limit: 1 });
+    await store.append(captures(3));
+    const exporter = make();
+    let concurrent = 0;
+    let maxConcurrent = 0;
+    const put = objects.putObject.bind(objects);
+    objects.putObject = async (...args) => {
+      maxConcurrent = Math.max(maxConcurrent, ++concurrent);
+      await settle();
+      concurrent--;
+      return put(...args);
+    };
+    const [a, b] = await Promise.all([exporter.runNow(), exporter.runNow()]);
+    expect(a.records + b.records).toBe(3);
+    expect(maxConcurrent).toBe(1);
+  });
+
+  it('reports status: pending, totals, last attempt and success', async () => {
+    const { store, make } = setup();
+    await store.append(captures(4));
+    const exporter = make();
+    expect(await exporter.status()).toMatchObject({
+      enabled: true,
+      pendingRecords: 4,
+      lastAttemptAt: undefined,
+    });
+    await exporter.runNow();
+    const status = await exporter.status();
+    expect(status).toMatchObject({
+      pendingRecords: 0,
+      exportedFiles: 1,
+      exportedRecords: 4,
+      running: false,
+    });
+    expect(status.lastSuccessAt).toBeInstanceOf(Date);
+    expect(status.exportedBytes).toBeGreaterThan(0);
+  });
+});
