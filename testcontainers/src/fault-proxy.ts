@@ -29,8 +29,9 @@ export async function startFaultProxy(upstream: S3TargetConfig): Promise<S3Front
     verifier: new SigV4Verifier([upstream], upstream.region),
     forward: async ({ method, url, headers, body }) => {
       const forwarded: Record<string, string> = {};
-      for (const name of FORWARDED)
-        if (headers[name] !== undefined) forwarded[name] = headers[name];
+      for (const [name, value] of Object.entries(headers)) {
+        if (FORWARDED.includes(name) || name.startsWith('x-amz-meta-')) forwarded[name] = value;
+      }
       const request = await signer.sign(`${base}${url}`, {
         method,
         headers: forwarded,

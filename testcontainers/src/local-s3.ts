@@ -1,3 +1,4 @@
+/// <reference path="./s3rver.d.ts" />
 /**
  * A strict S3 server on 127.0.0.1 for machines without Docker: s3rver stores and lists, and
  * a front checks signatures with AWS's signer, enforces create-only writes and injects faults.

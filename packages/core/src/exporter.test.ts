@@ -1,6 +1,7 @@
 import {
   decodeExportFile,
   type ExportRecord,
+  encodeExportFile,
   loadZstd,
   parseExportObjectKey,
 } from '@aperture-export/codec';
@@ -146,6 +147,22 @@ describe('Exporter', () => {
     expect(await store.counts()).toMatchObject({ pendingRecords: 0 });
   });
 
+  it('recognises its own upload by content where the provider keeps no metadata', async () => {
+    const { store, objects, clock, make } = setup();
+    const appended = await store.append(captures(6));
+    objects.dropMetadata = true;
+    objects.failAfterPut = new Error('process killed');
+    await make('before-crash').runNow();
+    await clock.advance(60_000);
+    expect(await make('after-crash').runNow()).toMatchObject({ files: 1, records: 6 });
+    expect(objects.objects.size).toBe(1);
+    expect(
+      objects.calls.filter((call) => call.startsWith('GET')),
+      objects.calls.join(', '),
+    ).toHaveLength(1);
+    expect(await bucketRecords(objects)).toEqual(appended);
+  });
+
   it('the same process resumes its own claim at once', async () => {
     const { store, objects, make } = setup();
     const appended = await store.append(captures(5));
@@ -171,6 +188,20 @@ describe('Exporter', () => {
     expect(logs.some(([level, line]) => level === 'warn' && line.includes('is not ours'))).toBe(
       true,
     );
+  });
+
+  it('treats an object without metadata and with other content as someone else’s', async () => {
+    const { store, objects, make } = setup();
+    await store.append(captures(2));
+    objects.dropMetadata = true;
+    const taken = `prod/ts-aperture-export-${START_SECONDS}.cbor.zstd`;
+    const foreign = await encodeExportFile(
+      (await store.recent({ limit: 1 })).map((r) => ({ ...r, id: 999 })),
+    );
+    objects.objects.set(taken, { body: foreign, metadata: {} });
+    expect(await make().runNow()).toMatchObject({ files: 1, records: 2 });
+    expect(objects.objects.size).toBe(2);
+    expect(objects.calls.filter((call) => call.startsWith('GET'))).toEqual([`GET ${taken}`]);
   });
 
   it('never reuses a key, even for many files in one second', async () => {

@@ -9,7 +9,7 @@
  * exported only after it succeeded. After a crash the claim is finished as it was: if the
  * object is already there with our claim id, it is only marked; otherwise it is uploaded.
  */
-import { compressSequence, type ZstdEngine } from '@aperture-export/codec';
+import { compressSequence, decompressFile, type ZstdEngine } from '@aperture-export/codec';
 import type { ObjectInfo, PutObjectOptions } from '@aperture-export/s3';
 import { S3Error } from '@aperture-export/s3';
 import type { S3ExporterConfig } from './config.ts';
@@ -20,6 +20,7 @@ import type { CaptureStore, ExportClaim } from './store/types.ts';
 export interface ObjectStore {
   putObject(key: string, body: Uint8Array, options?: PutObjectOptions): Promise<unknown>;
   headObject(key: string): Promise<ObjectInfo | undefined>;
+  getObject(key: string): Promise<Uint8Array>;
 }
 
 /** Object metadata naming the claim a file was written for. */
@@ -215,9 +216,11 @@ export class Exporter {
   ): Promise<number> {
     const { store } = this.#options;
     let claim = initial;
+    const { file, cbor } = await this.#file(claim);
     if (claim.prefix !== config.prefix) {
       // The prefix changed since this claim was made: finish it where it was, if it got there.
-      if (await this.#alreadyUploaded(objects, claim)) return this.#complete(claim, 0);
+      if (await this.#alreadyUploaded(objects, claim, cbor))
+        return this.#complete(claim, file.byteLength);
       claim =
         (await store.rekeyClaim(
           claim.claimId,
@@ -226,7 +229,6 @@ export class Exporter {
           this.#clock.now(),
         )) ?? claim;
     }
-    const file = await this.#file(claim);
     for (let attempt = 0; attempt < MAX_REKEYS; attempt++) {
       try {
         await objects.putObject(claim.objectKey, file, {
@@ -238,7 +240,7 @@ export class Exporter {
       } catch (error) {
         if (!(error instanceof S3Error && error.code === 'PreconditionFailed')) throw error;
         // The key exists: our own earlier upload of this claim, or someone else's file.
-        if (await this.#alreadyUploaded(objects, claim))
+        if (await this.#alreadyUploaded(objects, claim, cbor))
           return this.#complete(claim, file.byteLength);
         this.#log(
           'warn',
@@ -256,9 +258,31 @@ export class Exporter {
     throw new Error(`gave up on claim ${claim.claimId}: ${MAX_REKEYS} keys in a row were taken`);
   }
 
-  async #alreadyUploaded(objects: ObjectStore, claim: ExportClaim): Promise<boolean> {
+  /**
+   * Whether the claim's key already holds this claim's file. The claim id in the object's
+   * metadata says so; where a provider keeps no metadata, the content decides: the same CBOR
+   * means the same records.
+   */
+  async #alreadyUploaded(
+    objects: ObjectStore,
+    claim: ExportClaim,
+    cbor: Uint8Array,
+  ): Promise<boolean> {
     const existing = await objects.headObject(claim.objectKey);
-    return existing?.metadata?.[CLAIM_METADATA] === claim.claimId;
+    if (!existing) return false;
+    const claimId = existing.metadata?.[CLAIM_METADATA];
+    if (claimId !== undefined) return claimId === claim.claimId;
+    if (existing.size === 0) return false;
+    try {
+      const content = decompressFile(
+        await objects.getObject(claim.objectKey),
+        this.#options.zstd,
+        cbor.byteLength,
+      );
+      return content.byteLength === cbor.byteLength && content.every((byte, i) => byte === cbor[i]);
+    } catch {
+      return false; // not an export file of this size at all
+    }
   }
 
   async #complete(claim: ExportClaim, fileBytes: number): Promise<number> {
@@ -270,8 +294,8 @@ export class Exporter {
     return fileBytes;
   }
 
-  /** The claim's export file: its records' CBOR joined, compressed. */
-  async #file(claim: ExportClaim): Promise<Uint8Array> {
+  /** The claim's export file (its records' CBOR joined, compressed), and that CBOR. */
+  async #file(claim: ExportClaim): Promise<{ file: Uint8Array; cbor: Uint8Array }> {
     if (this.#content.byteLength < claim.cborBytes) this.#content = new Uint8Array(claim.cborBytes);
     let length = 0;
     const count = await this.#options.store.claimContent(claim, (cbor) => {
@@ -286,6 +310,7 @@ export class Exporter {
         `claim ${claim.claimId} should hold ${claim.recordCount} records (${claim.cborBytes} bytes), found ${count} (${length} bytes)`,
       );
     }
-    return compressSequence(this.#content.subarray(0, length), this.#options.zstd);
+    const cbor = this.#content.subarray(0, length);
+    return { file: compressSequence(cbor, this.#options.zstd), cbor };
   }
 }

@@ -86,6 +86,16 @@ export class MemoryObjectStore implements ObjectStore {
     return {};
   }
 
+  async getObject(key: string): Promise<Uint8Array> {
+    this.calls.push(`GET ${key}`);
+    const object = this.objects.get(key);
+    if (!object) throw new S3Error({ status: 404, code: 'NoSuchKey', message: 'no such key' });
+    return object.body.slice();
+  }
+
+  /** Keeps no metadata, as some providers may not. */
+  dropMetadata = false;
+
   async headObject(key: string): Promise<ObjectInfo | undefined> {
     this.calls.push(`HEAD ${key}`);
     const object = this.objects.get(key);
@@ -95,7 +105,7 @@ export class MemoryObjectStore implements ObjectStore {
       size: object.body.byteLength,
       etag: undefined,
       lastModified: undefined,
-      metadata: object.metadata,
+      metadata: this.dropMetadata ? {} : object.metadata,
     };
   }
 }
