@@ -187,11 +187,16 @@ export class SqliteStore implements CaptureStore {
   }
 
   async recent(query: UsageQuery): Promise<ExportRecord[]> {
-    const where: string[] = [];
-    const params: SqlValue[] = [];
-    if (query.beforeId !== undefined) where.push('id < ?'), params.push(query.beforeId);
-    if (query.model !== undefined) where.push('model = ?'), params.push(query.model);
-    if (query.loginName !== undefined) where.push('login_name = ?'), params.push(query.loginName);
+    const conditions: Array<[string, SqlValue | undefined]> = [
+      ['id < ?', query.beforeId],
+      ['model = ?', query.model],
+      ['login_name = ?', query.loginName],
+    ];
+    const used = conditions.filter(
+      (condition): condition is [string, SqlValue] => condition[1] !== undefined,
+    );
+    const where = used.map(([sql]) => sql);
+    const params = used.map(([, value]) => value);
     const rows = this.#db.all<{ record: Uint8Array }>(
       `SELECT record FROM captures ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`,
       [...params, query.limit],
