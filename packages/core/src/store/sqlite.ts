@@ -56,13 +56,15 @@ const MIGRATIONS: string[] = [
      cost_usd REAL,
      duration_ms INTEGER NOT NULL,
      status_code INTEGER NOT NULL,
-     record BLOB NOT NULL,
      record_bytes INTEGER NOT NULL,
      content_purged INTEGER NOT NULL DEFAULT 0,
      claim_id TEXT,
      exported_at_ms INTEGER,
      export_key TEXT
    );
+   -- The records themselves, apart: SQLite rewrites a whole row on any update and walks a
+   -- blob's overflow pages to reach the columns after it, so small rows stay small.
+   CREATE TABLE capture_records (id INTEGER PRIMARY KEY, record BLOB NOT NULL);
    CREATE INDEX captures_waiting ON captures (id) WHERE exported_at_ms IS NULL;
    CREATE INDEX captures_claim ON captures (claim_id) WHERE claim_id IS NOT NULL;
    CREATE INDEX captures_purgeable ON captures (timestamp_ms) WHERE content_purged = 0;
@@ -157,10 +159,11 @@ export class SqliteStore implements CaptureStore {
       const records = captures.map((capture, i) => {
         const { record, cbor } = storedRecord(capture, firstId + i);
         const { usage } = record;
+        this.#db.run('INSERT INTO capture_records (id, record) VALUES (?, ?)', [record.id, cbor]);
         this.#db.run(
           `INSERT INTO captures (id, timestamp_ms, login_name, node_id, model, api_type, input_tokens,
-             output_tokens, cached_tokens, reasoning_tokens, cost_usd, duration_ms, status_code, record, record_bytes)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+             output_tokens, cached_tokens, reasoning_tokens, cost_usd, duration_ms, status_code, record_bytes)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           [
             record.id,
             record.timestamp.getTime(),
@@ -175,7 +178,6 @@ export class SqliteStore implements CaptureStore {
             record.estimated_cost?.total_usd ?? null,
             record.duration_ms,
             record.status_code,
-            cbor,
             cbor.byteLength,
           ],
         );
@@ -198,7 +200,8 @@ export class SqliteStore implements CaptureStore {
     const where = used.map(([sql]) => sql);
     const params = used.map(([, value]) => value);
     const rows = this.#db.all<{ record: Uint8Array }>(
-      `SELECT record FROM captures ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`,
+      `SELECT (SELECT record FROM capture_records r WHERE r.id = c.id) AS record FROM captures c
+       ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`,
       [...params, query.limit],
     );
     return rows.map((row) => decodeStored(bytes(row.record)));
@@ -315,8 +318,9 @@ export class SqliteStore implements CaptureStore {
     let afterId = claim.firstId - 1;
     for (;;) {
       const page = this.#db.all<{ id: number; record: Uint8Array }>(
-        'SELECT id, record FROM captures WHERE claim_id = ? AND id > ? ORDER BY id LIMIT 256',
-        [claim.claimId, afterId],
+        `SELECT r.id, r.record FROM capture_records r JOIN captures c ON c.id = r.id
+         WHERE c.claim_id = ? AND r.id > ? AND r.id <= ? ORDER BY r.id LIMIT 256`,
+        [claim.claimId, afterId, claim.lastId],
       );
       for (const row of page) onRecord(bytes(row.record));
       count += page.length;
@@ -345,18 +349,19 @@ export class SqliteStore implements CaptureStore {
   async purgeContent(request: PurgeRequest): Promise<number> {
     return this.#db.transaction(() => {
       const rows = this.#db.all<{ id: number; record: Uint8Array }>(
-        `SELECT id, record FROM captures
-         WHERE content_purged = 0 AND claim_id IS NULL AND timestamp_ms < ?
-           ${request.requireExported ? 'AND exported_at_ms IS NOT NULL' : ''}
-         ORDER BY id LIMIT ?`,
+        `SELECT c.id, r.record FROM captures c JOIN capture_records r ON r.id = c.id
+         WHERE c.content_purged = 0 AND c.claim_id IS NULL AND c.timestamp_ms < ?
+           ${request.requireExported ? 'AND c.exported_at_ms IS NOT NULL' : ''}
+         ORDER BY c.id LIMIT ?`,
         [request.olderThanMs, request.batchSize ?? 1000],
       );
       for (const row of rows) {
         const purged = withoutContent(bytes(row.record));
-        this.#db.run(
-          'UPDATE captures SET record = ?, record_bytes = ?, content_purged = 1 WHERE id = ?',
-          [purged, purged.byteLength, row.id],
-        );
+        this.#db.run('UPDATE capture_records SET record = ? WHERE id = ?', [purged, row.id]);
+        this.#db.run('UPDATE captures SET record_bytes = ?, content_purged = 1 WHERE id = ?', [
+          purged.byteLength,
+          row.id,
+        ]);
       }
       return rows.length;
     });
