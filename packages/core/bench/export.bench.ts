@@ -10,7 +10,16 @@
  * MB are 10^6 bytes of CBOR (the records as exported, before compression) per second.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, copyFileSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LOCAL_CREDENTIALS, startLocalS3 } from '@aperture-export/testcontainers';
@@ -23,7 +32,8 @@ const arg = (name: string, fallback: number) => {
 };
 
 /** Peak resident set of this process so far, in MB (Linux VmHWM). */
-const peakRssMb = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]) / 1024;
+const peakRssMb = () =>
+  Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]) / 1024;
 
 interface ChildInput {
   db: string;
@@ -35,8 +45,10 @@ interface ChildInput {
 
 /** The SQLite store of the runtime this process runs on. */
 async function openStore(path: string) {
-  if ('Bun' in globalThis) return (await import('../src/store/sqlite-bun.ts')).openSqliteStore(path);
-  if ('Deno' in globalThis) return (await import('../src/store/sqlite-deno.ts')).openSqliteStore(path);
+  if ('Bun' in globalThis)
+    return (await import('../src/store/sqlite-bun.ts')).openSqliteStore(path);
+  if ('Deno' in globalThis)
+    return (await import('../src/store/sqlite-deno.ts')).openSqliteStore(path);
   return (await import('../src/store/sqlite-node.ts')).openSqliteStore(path);
 }
 
@@ -70,7 +82,14 @@ async function child(input: ChildInput): Promise<void> {
   const totals = await store.exportTotals();
   await store.close();
   console.log(
-    JSON.stringify({ runtime: runtimeName(), engine: zstd.name, seconds, rssBefore, peakRss: peakRssMb(), ...totals }),
+    JSON.stringify({
+      runtime: runtimeName(),
+      engine: zstd.name,
+      seconds,
+      rssBefore,
+      peakRss: peakRssMb(),
+      ...totals,
+    }),
   );
 }
 
@@ -112,7 +131,8 @@ async function main(): Promise<void> {
         budgetBytes: budgetMib * 1024 * 1024,
       };
       const self = process.argv[1]!;
-      const bin = (name: string) => new URL(`../../../node_modules/.bin/${name}`, import.meta.url).pathname;
+      const bin = (name: string) =>
+        new URL(`../../../node_modules/.bin/${name}`, import.meta.url).pathname;
       const command =
         runtime === 'bun'
           ? [bin('bun'), self]
@@ -120,14 +140,20 @@ async function main(): Promise<void> {
             ? [bin('deno'), 'run', '-A', self]
             : [process.execPath, ...process.execArgv, self];
       const output = await new Promise<string>((resolve, reject) => {
-        const measured = spawn(command[0]!, [...command.slice(1), '--child', JSON.stringify(input)], {
-          stdio: ['ignore', 'pipe', 'inherit'],
-        });
+        const measured = spawn(
+          command[0]!,
+          [...command.slice(1), '--child', JSON.stringify(input)],
+          {
+            stdio: ['ignore', 'pipe', 'inherit'],
+          },
+        );
         let stdout = '';
         measured.stdout.on('data', (chunk) => {
           stdout += chunk;
         });
-        measured.on('exit', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`${runtime} child exited ${code}`))));
+        measured.on('exit', (code) =>
+          code === 0 ? resolve(stdout) : reject(new Error(`${runtime} child exited ${code}`)),
+        );
       });
       runs.push(JSON.parse(output.trim().split('\n').pop()!));
       rmSync(copy, { force: true });
@@ -138,7 +164,9 @@ async function main(): Promise<void> {
     let readBack = 0;
     const Database = (await import('better-sqlite3')).default;
     const raw = new Database(db, { readonly: true });
-    for (const row of raw.prepare('SELECT record FROM captures ORDER BY id').iterate() as Iterable<{ record: Buffer }>) {
+    for (const row of raw.prepare('SELECT record FROM captures ORDER BY id').iterate() as Iterable<{
+      record: Buffer;
+    }>) {
       writeSync(fd, row.record);
       readBack++;
     }
@@ -167,7 +195,10 @@ async function main(): Promise<void> {
           `${(exportMbps / cliMbps).toFixed(2)}x | ${run.rssBefore.toFixed(0)} | ${run.peakRss.toFixed(0)} | ` +
           `< ${(3 * budgetMib * 1.048576 + 100).toFixed(0)} |`,
       );
-      if (run.cborBytes !== cborBytes) throw new Error(`${run.runtime} exported ${run.cborBytes} CBOR bytes, store holds ${cborBytes}`);
+      if (run.cborBytes !== cborBytes)
+        throw new Error(
+          `${run.runtime} exported ${run.cborBytes} CBOR bytes, store holds ${cborBytes}`,
+        );
     }
   } finally {
     await s3.stop();

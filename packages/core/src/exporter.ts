@@ -214,20 +214,13 @@ export class Exporter {
     config: S3ExporterConfig,
     objects: ObjectStore,
   ): Promise<number> {
-    const { store } = this.#options;
     let claim = initial;
     const { file, cbor } = await this.#file(claim);
     if (claim.prefix !== config.prefix) {
       // The prefix changed since this claim was made: finish it where it was, if it got there.
       if (await this.#alreadyUploaded(objects, claim, cbor))
         return this.#complete(claim, file.byteLength);
-      claim =
-        (await store.rekeyClaim(
-          claim.claimId,
-          claim.objectKey,
-          config.prefix,
-          this.#clock.now(),
-        )) ?? claim;
+      claim = await this.#rekey(claim, config.prefix);
     }
     for (let attempt = 0; attempt < MAX_REKEYS; attempt++) {
       try {
@@ -246,16 +239,21 @@ export class Exporter {
           'warn',
           `object ${claim.objectKey} exists and is not ours: writing under a new key`,
         );
-        claim =
-          (await store.rekeyClaim(
-            claim.claimId,
-            claim.objectKey,
-            config.prefix,
-            this.#clock.now(),
-          )) ?? claim;
+        claim = await this.#rekey(claim, config.prefix);
       }
     }
     throw new Error(`gave up on claim ${claim.claimId}: ${MAX_REKEYS} keys in a row were taken`);
+  }
+
+  /** Moves a claim to the next free key under `prefix` (or to where another exporter moved it). */
+  async #rekey(claim: ExportClaim, prefix: string): Promise<ExportClaim> {
+    const moved = await this.#options.store.rekeyClaim(
+      claim.claimId,
+      claim.objectKey,
+      prefix,
+      this.#clock.now(),
+    );
+    return moved ?? claim;
   }
 
   /**

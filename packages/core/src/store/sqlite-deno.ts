@@ -1,7 +1,7 @@
 /** The SQLite store on Deno, through node:sqlite (DatabaseSync). */
 // @ts-expect-error: node:sqlite is not in @types/node 20; this adapter runs on Deno (and Node >= 22.5).
 import { DatabaseSync } from 'node:sqlite';
-import { type SqliteDriver, SqliteStore, type SqlValue } from './sqlite.ts';
+import { type SqliteDriver, SqliteStore, type SqlValue, statementCache } from './sqlite.ts';
 
 interface Statement {
   run(...params: SqlValue[]): { changes: number | bigint };
@@ -15,15 +15,7 @@ interface Database {
 }
 
 export function nodeSqliteDriver(db: Database): SqliteDriver {
-  const statements = new Map<string, Statement>();
-  const statement = (sql: string) => {
-    let prepared = statements.get(sql);
-    if (!prepared) {
-      prepared = db.prepare(sql);
-      statements.set(sql, prepared);
-    }
-    return prepared;
-  };
+  const statement = statementCache((sql) => db.prepare(sql));
   return {
     exec: (sql) => db.exec(sql),
     run: (sql, params = []) => ({ changes: Number(statement(sql).run(...params).changes) }),

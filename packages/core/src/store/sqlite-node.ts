@@ -1,6 +1,6 @@
 /** The SQLite store on Node, through better-sqlite3 (12.x: 13 needs Node 22). */
 import Database from 'better-sqlite3';
-import { type SqliteDriver, SqliteStore, type SqlValue } from './sqlite.ts';
+import { type SqliteDriver, SqliteStore, type SqlValue, statementCache } from './sqlite.ts';
 
 /** better-sqlite3 binds Buffers, not plain Uint8Arrays, as BLOBs. */
 const bindable = (params: SqlValue[]) =>
@@ -11,15 +11,7 @@ const bindable = (params: SqlValue[]) =>
   );
 
 export function betterSqliteDriver(db: Database.Database): SqliteDriver {
-  const statements = new Map<string, Database.Statement>();
-  const statement = (sql: string) => {
-    let prepared = statements.get(sql);
-    if (!prepared) {
-      prepared = db.prepare(sql);
-      statements.set(sql, prepared);
-    }
-    return prepared;
-  };
+  const statement = statementCache((sql) => db.prepare(sql));
   return {
     exec: (sql) => void db.exec(sql),
     run: (sql, params = []) => ({ changes: statement(sql).run(...bindable(params)).changes }),

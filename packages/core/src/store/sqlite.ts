@@ -40,6 +40,19 @@ export interface SqliteDriver {
   close(): void;
 }
 
+/** Prepares each SQL text once: the adapters' statement cache. */
+export function statementCache<S>(prepare: (sql: string) => S): (sql: string) => S {
+  const statements = new Map<string, S>();
+  return (sql) => {
+    let prepared = statements.get(sql);
+    if (!prepared) {
+      prepared = prepare(sql);
+      statements.set(sql, prepared);
+    }
+    return prepared;
+  };
+}
+
 /** Schema versions, applied in order; `PRAGMA user_version` records the last one applied. */
 const MIGRATIONS: string[] = [
   `CREATE TABLE captures (

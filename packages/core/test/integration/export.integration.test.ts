@@ -10,6 +10,7 @@ import { decodeExportFile, type ExportRecord, loadZstd } from '@aperture-export/
 import type { S3Client } from '@aperture-export/s3';
 import { S3_FAULTS, type S3Target, startS3Target } from '@aperture-export/testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seededRandom } from '../../../codec/test/fixtures.ts';
 import { DEFAULT_CONFIG, type S3ExporterConfig } from '../../src/config.ts';
 import { Exporter } from '../../src/exporter.ts';
 import { purgeOnce } from '../../src/retention.ts';
@@ -217,7 +218,7 @@ describe('crash test: exporter processes killed at any point', () => {
     proxy.faults.add({ rate: 0.3, fault: { kind: 'delay', ms: 40 } });
     const store = openSqliteStore(db);
     const ids = (await store.append(captures(120, 6))).map((record) => record.id);
-    const random = mulberry(20261128);
+    const random = seededRandom(20261128);
     let kills = 0;
     for (let round = 0; round < 25; round++) {
       ids.push(...(await store.append(captures(25, 100 + round))).map((record) => record.id));
@@ -243,14 +244,3 @@ describe('crash test: exporter processes killed at any point', () => {
     await store.close();
   }, 180_000);
 });
-
-function mulberry(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
