@@ -15,7 +15,13 @@ export {
   encodeExportFile,
   type ZstdOptions,
 } from './export-file.ts';
-export { type ParsedRecord, recordFromJson, recordToJson } from './json-mapping.ts';
+export {
+  captureFromJson,
+  type ParsedCapture,
+  type ParsedRecord,
+  recordFromJson,
+  recordToJson,
+} from './json-mapping.ts';
 export {
   EXPORT_KEY_EXTENSION,
   EXPORT_KEY_STEM,

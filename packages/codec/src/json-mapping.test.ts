@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { exportRecord } from '../test/arbitraries.ts';
 import { vectorRecords } from '../test/vectors.ts';
-import { recordFromJson, recordToJson } from './json-mapping.ts';
+import { captureFromJson, recordFromJson, recordToJson } from './json-mapping.ts';
 
 const roundTrip = (value: unknown) => recordFromJson(JSON.parse(JSON.stringify(value)));
 
@@ -61,6 +61,22 @@ describe('JSON mapping', () => {
     expect(recordFromJson([1])).toEqual({
       ok: false,
       issues: [{ path: '', message: 'must be a JSON object' }],
+    });
+  });
+
+  it('reads a capture to ingest: no id, ver optional', () => {
+    const { id: _, ver: __, ...json } = recordToJson(vectorRecords()[1]!);
+    const parsed = captureFromJson(json);
+    expect(parsed.ok && parsed.capture).toEqual(
+      (({ id: _id, ...rest }) => rest)(vectorRecords()[1]!),
+    );
+    expect(captureFromJson({ ...json, id: 7 })).toEqual({
+      ok: false,
+      issues: [{ path: 'id', message: 'is assigned by the server: leave it out' }],
+    });
+    expect(captureFromJson({ ...json, model: 1 })).toMatchObject({
+      ok: false,
+      issues: [{ path: 'model' }],
     });
   });
 });

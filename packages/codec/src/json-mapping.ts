@@ -33,6 +33,11 @@ export type ParsedRecord =
   | { ok: true; record: ExportRecord }
   | { ok: false; issues: RecordIssue[] };
 
+/** A capture to ingest: a record without the id, which the store assigns. */
+export type ParsedCapture =
+  | { ok: true; capture: Omit<ExportRecord, 'id'> }
+  | { ok: false; issues: RecordIssue[] };
+
 function timestampFromJson(value: unknown, issues: RecordIssue[]): unknown {
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) return value;
@@ -90,4 +95,24 @@ export function recordFromJson(value: unknown): ParsedRecord {
   return issues.length > 0
     ? { ok: false, issues }
     : { ok: true, record: candidate as unknown as ExportRecord };
+}
+
+/**
+ * Reads a capture to ingest: the JSON mapping of a record without `id` (the store assigns it).
+ * `ver` may be left out (it is 2). Lists every problem found.
+ */
+export function captureFromJson(value: unknown): ParsedCapture {
+  if (!isObject(value)) {
+    return { ok: false, issues: [{ path: '', message: 'must be a JSON object' }] };
+  }
+  if ('id' in value) {
+    return {
+      ok: false,
+      issues: [{ path: 'id', message: 'is assigned by the server: leave it out' }],
+    };
+  }
+  const parsed = recordFromJson({ ver: 2, ...value, id: 0 });
+  if (!parsed.ok) return parsed;
+  const { id: _, ...capture } = parsed.record;
+  return { ok: true, capture };
 }

@@ -155,7 +155,9 @@ async function main(): Promise<void> {
           code === 0 ? resolve(stdout) : reject(new Error(`${runtime} child exited ${code}`)),
         );
       });
-      runs.push(JSON.parse(output.trim().split('\n').pop()!));
+      const run = JSON.parse(output.trim().split('\n').pop()!);
+      console.error(`${runtime}: ${JSON.stringify(run)}`);
+      runs.push(run);
       rmSync(copy, { force: true });
     }
 
@@ -164,7 +166,9 @@ async function main(): Promise<void> {
     let readBack = 0;
     const Database = (await import('better-sqlite3')).default;
     const raw = new Database(db, { readonly: true });
-    for (const row of raw.prepare('SELECT record FROM captures ORDER BY id').iterate() as Iterable<{
+    for (const row of raw
+      .prepare('SELECT record FROM capture_records ORDER BY id')
+      .iterate() as Iterable<{
       record: Buffer;
     }>) {
       writeSync(fd, row.record);

@@ -39,6 +39,8 @@ export interface ExporterOptions {
   instanceId?: string;
   /** How long a claim is this exporter's alone before another may finish it. Default 10 min. */
   claimLeaseMs?: number;
+  /** Called after every cycle that had a bucket to export to (for metrics). */
+  onCycle?: (result: CycleResult, durationMs: number) => void;
 }
 
 export interface ExportError {
@@ -154,7 +156,8 @@ export class Exporter {
     const result: CycleResult = { files: 0, records: 0, bytes: 0 };
     if (!config.bucket_name) return result;
     this.#running = true;
-    this.#lastAttemptAt = new Date(this.#clock.now());
+    const started = this.#clock.now();
+    this.#lastAttemptAt = new Date(started);
     try {
       const objects = this.#options.objectStore(config);
       const { store } = this.#options;
@@ -199,6 +202,7 @@ export class Exporter {
     } finally {
       this.#running = false;
     }
+    this.#options.onCycle?.(result, this.#clock.now() - started);
     return result;
   }
 

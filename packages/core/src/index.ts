@@ -38,4 +38,6 @@ export type {
   PurgeRequest,
   StoreCounts,
   UsageQuery,
+  UsageSummary,
+  UsageTotals,
 } from './store/types.ts';

@@ -212,6 +212,43 @@ export function captureStoreSuite(test: Test, factory: StoreFactory): void {
     }),
   );
 
+  test(
+    'adds up tokens and estimated cost by model and by login, from a point in time',
+    withStore(async (store) => {
+      const records = await store.append(captures(20));
+      const since = records[5]!.timestamp.getTime();
+      const counted = records.filter((r) => r.timestamp.getTime() >= since);
+      const summary = await store.usageSummary(since);
+      for (const [groups, keyOf] of [
+        [summary.byModel, (r: ExportRecord) => r.model],
+        [summary.byLogin, (r: ExportRecord) => r.identity.login_name],
+      ] as const) {
+        assert.equal(
+          groups.reduce((n, g) => n + g.requests, 0),
+          counted.length,
+        );
+        for (const group of groups) {
+          const mine = counted.filter((r) => keyOf(r) === group.key);
+          assert.equal(group.requests, mine.length);
+          assert.equal(
+            group.input_tokens,
+            mine.reduce((n, r) => n + r.usage.input_tokens, 0),
+          );
+          assert.equal(
+            group.reasoning_tokens,
+            mine.reduce((n, r) => n + r.usage.reasoning_tokens, 0),
+          );
+          const priced = mine.filter((r) => r.estimated_cost);
+          assert.ok(
+            Math.abs(group.cost_usd - priced.reduce((n, r) => n + r.estimated_cost!.total_usd, 0)) <
+              1e-9,
+          );
+          assert.equal(group.unpriced_requests, mine.length - priced.length);
+        }
+      }
+    }),
+  );
+
   if (factory.reopen) {
     const reopen = factory.reopen;
     test('keeps records, claims, keys and totals across a restart', async () => {

@@ -21,13 +21,28 @@ import type {
   PurgeRequest,
   StoreCounts,
   UsageQuery,
+  UsageSummary,
+  UsageTotals,
 } from './types.ts';
+
+const emptyTotals = (key: string): UsageTotals => ({
+  key,
+  requests: 0,
+  input_tokens: 0,
+  output_tokens: 0,
+  cached_tokens: 0,
+  reasoning_tokens: 0,
+  cost_usd: 0,
+  unpriced_requests: 0,
+});
 
 interface Row {
   id: number;
   timestampMs: number;
   model: string;
   loginName: string;
+  usage: ExportRecord['usage'];
+  costUsd: number | undefined;
   cbor: Uint8Array;
   contentPurged: boolean;
   claimId: string | undefined;
@@ -50,6 +65,8 @@ export class MemoryStore implements CaptureStore {
         timestampMs: record.timestamp.getTime(),
         model: record.model,
         loginName: record.identity.login_name,
+        usage: record.usage,
+        costUsd: record.estimated_cost?.total_usd,
         cbor,
         contentPurged: false,
         claimId: undefined,
@@ -70,6 +87,29 @@ export class MemoryStore implements CaptureStore {
       out.push(decodeStored(row.cbor));
     }
     return out;
+  }
+
+  async usageSummary(sinceMs: number): Promise<UsageSummary> {
+    const group = (keyOf: (row: Row) => string) => {
+      const totals = new Map<string, UsageTotals>();
+      for (const row of this.#rows) {
+        if (row.timestampMs < sinceMs) continue;
+        const key = keyOf(row);
+        const sum = totals.get(key) ?? emptyTotals(key);
+        sum.requests++;
+        sum.input_tokens += row.usage.input_tokens;
+        sum.output_tokens += row.usage.output_tokens;
+        sum.cached_tokens += row.usage.cached_tokens;
+        sum.reasoning_tokens += row.usage.reasoning_tokens;
+        if (row.costUsd === undefined) sum.unpriced_requests++;
+        else sum.cost_usd += row.costUsd;
+        totals.set(key, sum);
+      }
+      return [...totals.values()].sort(
+        (a, b) => b.cost_usd - a.cost_usd || a.key.localeCompare(b.key),
+      );
+    };
+    return { byModel: group((row) => row.model), byLogin: group((row) => row.loginName) };
   }
 
   async claimNext(request: ClaimRequest): Promise<ExportClaim | undefined> {

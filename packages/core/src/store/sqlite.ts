@@ -25,6 +25,8 @@ import type {
   PurgeRequest,
   StoreCounts,
   UsageQuery,
+  UsageSummary,
+  UsageTotals,
 } from './types.ts';
 
 export type SqlValue = null | number | string | Uint8Array;
@@ -218,6 +220,19 @@ export class SqliteStore implements CaptureStore {
       [...params, query.limit],
     );
     return rows.map((row) => decodeStored(bytes(row.record)));
+  }
+
+  async usageSummary(sinceMs: number): Promise<UsageSummary> {
+    const group = (column: 'model' | 'login_name') =>
+      this.#db.all<UsageTotals>(
+        `SELECT ${column} AS key, COUNT(*) AS requests, SUM(input_tokens) AS input_tokens,
+                SUM(output_tokens) AS output_tokens, SUM(cached_tokens) AS cached_tokens,
+                SUM(reasoning_tokens) AS reasoning_tokens, COALESCE(SUM(cost_usd), 0) AS cost_usd,
+                COUNT(*) - COUNT(cost_usd) AS unpriced_requests
+         FROM captures WHERE timestamp_ms >= ? GROUP BY ${column} ORDER BY cost_usd DESC, key`,
+        [sinceMs],
+      );
+    return { byModel: group('model'), byLogin: group('login_name') };
   }
 
   async claimNext(request: ClaimRequest): Promise<ExportClaim | undefined> {

@@ -77,11 +77,32 @@ export interface UsageQuery {
   loginName?: string;
 }
 
+/** Usage added up for one model or one login. */
+export interface UsageTotals {
+  key: string;
+  requests: number;
+  input_tokens: number;
+  output_tokens: number;
+  cached_tokens: number;
+  reasoning_tokens: number;
+  /** Sum of the estimated costs that are known. */
+  cost_usd: number;
+  /** Requests whose cost was unknown (not in cost_usd). */
+  unpriced_requests: number;
+}
+
+export interface UsageSummary {
+  byModel: UsageTotals[];
+  byLogin: UsageTotals[];
+}
+
 export interface CaptureStore {
   /** Stores captures atomically and returns them with their ids, in order. */
   append(captures: NewCapture[]): Promise<ExportRecord[]>;
   /** Newest first. */
   recent(query: UsageQuery): Promise<ExportRecord[]>;
+  /** Tokens and estimated cost of the records from `sinceMs` on, by model and by login. */
+  usageSummary(sinceMs: number): Promise<UsageSummary>;
 
   /** Claims the next file's records and key, or undefined when nothing is waiting. */
   claimNext(request: ClaimRequest): Promise<ExportClaim | undefined>;

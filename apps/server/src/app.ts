@@ -1,0 +1,206 @@
+/**
+ * The HTTP app, one for every host (Node, Bun, Deno, workers): ingestion, usage, export,
+ * config, health and metrics. Everything but /healthz needs a bearer token: the ingest token
+ * for POST /v1/captures, the admin token for the rest. No response or log line carries a secret.
+ */
+import { captureFromJson, type RecordIssue, recordToJson } from '@aperture-export/codec';
+import { formatIssues, redactConfig, type UsageTotals } from '@aperture-export/core';
+import { type Context, Hono, type MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { secureHeaders } from 'hono/secure-headers';
+import { metricsText } from './metrics.ts';
+import type { ApertureService } from './service.ts';
+
+export interface AppOptions {
+  service: ApertureService;
+  adminToken: string;
+  ingestToken: string;
+  /** Largest ingestion request body. Default 32 MiB. */
+  maxIngestBytes?: number;
+}
+
+/** Compares tokens in time that does not depend on where they differ. */
+function sameToken(given: string, expected: string): boolean {
+  const a = new TextEncoder().encode(given);
+  const b = new TextEncoder().encode(expected);
+  let difference = a.length ^ b.length;
+  for (let i = 0; i < b.length; i++) difference |= (a[i] ?? 0) ^ b[i]!;
+  return difference === 0;
+}
+
+function bearer(token: string, realm: string): MiddlewareHandler {
+  return async function requireBearerToken(c, next) {
+    const header = c.req.header('authorization') ?? '';
+    const given = header.startsWith('Bearer ') ? header.slice('Bearer '.length) : '';
+    if (!given || !sameToken(given, token)) {
+      c.header('WWW-Authenticate', `Bearer realm="${realm}"`);
+      return c.json({ error: `a valid ${realm} bearer token is required` }, 401);
+    }
+    await next();
+  };
+}
+
+const WINDOW = /^(\d+)([hd])$/;
+
+function windowMs(text: string): number | undefined {
+  const match = WINDOW.exec(text);
+  if (!match) return undefined;
+  return Number(match[1]) * (match[2] === 'h' ? 3_600_000 : 86_400_000);
+}
+
+const CSV_COLUMNS = [
+  'requests',
+  'input_tokens',
+  'output_tokens',
+  'cached_tokens',
+  'reasoning_tokens',
+  'cost_usd',
+  'unpriced_requests',
+] as const;
+
+const csvField = (value: string) =>
+  /[",\n\r]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
+
+function summaryCsv(byModel: UsageTotals[], byLogin: UsageTotals[]): string {
+  const lines = [['group', 'key', ...CSV_COLUMNS].join(',')];
+  for (const [group, rows] of [
+    ['model', byModel],
+    ['login', byLogin],
+  ] as const) {
+    for (const row of rows)
+      lines.push([group, csvField(row.key), ...CSV_COLUMNS.map((c) => String(row[c]))].join(','));
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function positiveInteger(
+  value: string | undefined,
+  fallback: number,
+  max: number,
+): number | undefined {
+  if (value === undefined) return fallback;
+  const number = Number(value);
+  return Number.isInteger(number) && number > 0 ? Math.min(number, max) : undefined;
+}
+
+const badRequest = (c: Context, error: string) => c.json({ error }, 400);
+
+export function createApp(options: AppOptions): Hono {
+  const { service } = options;
+  const app = new Hono();
+  app.use(secureHeaders());
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+
+  app.post(
+    '/v1/captures',
+    bearer(options.ingestToken, 'ingest'),
+    bodyLimit({
+      maxSize: options.maxIngestBytes ?? 32 * 1024 * 1024,
+      onError: (c) =>
+        c.json(
+          {
+            error: `request body is larger than ${options.maxIngestBytes ?? 32 * 1024 * 1024} bytes`,
+          },
+          413,
+        ),
+    }),
+    async (c) => {
+      let body: unknown;
+      try {
+        body = JSON.parse(await c.req.text());
+      } catch {
+        return badRequest(c, 'request body is not valid JSON');
+      }
+      const items = Array.isArray(body) ? body : [body];
+      if (items.length === 0) return badRequest(c, 'no captures in the request');
+      const issues: Array<RecordIssue & { index: number }> = [];
+      const captures = [];
+      for (const [index, item] of items.entries()) {
+        const parsed = captureFromJson(item);
+        if (parsed.ok) captures.push(parsed.capture);
+        else issues.push(...parsed.issues.map((issue) => ({ index, ...issue })));
+      }
+      if (issues.length > 0) {
+        service.metrics.rejectedCaptures += items.length;
+        return c.json({ error: 'invalid captures: nothing was stored', issues }, 400);
+      }
+      const stored = await service.store.append(captures);
+      service.metrics.ingestedCaptures += stored.length;
+      return c.json({ ids: stored.map((record) => record.id) }, 201);
+    },
+  );
+
+  const adminOnly = bearer(options.adminToken, 'admin');
+  app.use('/api/*', adminOnly);
+  app.use('/metrics', adminOnly);
+
+  app.get('/metrics', async (c) => {
+    c.header('content-type', 'text/plain; version=0.0.4; charset=utf-8');
+    return c.body(await metricsText(service));
+  });
+
+  app.get('/api/usage', async (c) => {
+    const limit = positiveInteger(c.req.query('limit'), 50, 1000);
+    const before = positiveInteger(
+      c.req.query('before'),
+      Number.MAX_SAFE_INTEGER,
+      Number.MAX_SAFE_INTEGER,
+    );
+    if (limit === undefined) return badRequest(c, 'limit must be a whole number from 1 to 1000');
+    if (before === undefined) return badRequest(c, 'before must be a record id');
+    const records = await service.store.recent({
+      limit,
+      beforeId: before,
+      model: c.req.query('model'),
+      loginName: c.req.query('login'),
+    });
+    return c.json({
+      records: records.map(recordToJson),
+      next_before: records.length === limit ? records.at(-1)!.id : null,
+    });
+  });
+
+  app.get('/api/usage/summary', async (c) => {
+    const window = c.req.query('window') ?? '24h';
+    const ms = windowMs(window);
+    if (ms === undefined) return badRequest(c, 'window must be hours or days, e.g. 24h or 30d');
+    const since = new Date(Date.now() - ms);
+    const { byModel, byLogin } = await service.store.usageSummary(since.getTime());
+    if (c.req.query('format') === 'csv') {
+      c.header('content-type', 'text/csv; charset=utf-8');
+      c.header('content-disposition', `attachment; filename="usage-${window}.csv"`);
+      return c.body(summaryCsv(byModel, byLogin));
+    }
+    return c.json({ window, since: since.toISOString(), by_model: byModel, by_login: byLogin });
+  });
+
+  app.get('/api/export/status', async (c) => c.json(await service.exportStatus()));
+
+  app.post('/api/export/run', async (c) => {
+    const result = await service.exportNow();
+    return c.json(result, result.error ? 502 : 200);
+  });
+
+  app.post('/api/export/test', async (c) => {
+    const result = await service.testConnection(await c.req.text());
+    return c.json(result, result.ok ? 200 : 'errors' in result ? 400 : 502);
+  });
+
+  app.get('/api/config', (c) =>
+    c.json({ text: service.redactedConfigText(), config: redactConfig(service.config) }),
+  );
+
+  app.put('/api/config', async (c) => {
+    const result = await service.updateConfig(await c.req.text());
+    if (!result.ok) {
+      return c.json(
+        { error: formatIssues(result.errors), errors: result.errors, warnings: result.warnings },
+        400,
+      );
+    }
+    return c.json({ ok: true, warnings: result.warnings, config: redactConfig(service.config) });
+  });
+
+  return app;
+}

@@ -1,0 +1,26 @@
+/** The server on Bun: `bun apps/server/src/bun.ts [--port 8080]`. */
+import { openSqliteStore } from '@aperture-export/core/sqlite-bun';
+import { entryOptions, runServer } from './host.ts';
+
+declare const Bun: {
+  serve(options: {
+    fetch: (request: Request) => Response | Promise<Response>;
+    port: number;
+    hostname: string;
+  }): {
+    port: number;
+    stop(): Promise<void> | void;
+  };
+};
+
+await runServer({
+  ...entryOptions(process.argv.slice(2)),
+  openStore: openSqliteStore,
+  serve: async (fetch, port, hostname) => {
+    const server = Bun.serve({ fetch, port, hostname });
+    return {
+      url: `http://${hostname}:${server.port}`,
+      close: async () => void (await server.stop()),
+    };
+  },
+});

@@ -1,0 +1,218 @@
+/**
+ * The `aperture` command line (`pnpm aperture <command>` from the repository root).
+ * A wrong input is one line on stderr and a non-zero exit; output meant for tools is JSON or
+ * NDJSON on stdout.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { captureFromJson, decodeExportFile, loadZstd, recordToJson } from '@aperture-export/codec';
+import { type NewCapture, parseConfig, purgeOnce } from '@aperture-export/core';
+import { openSqliteStore } from '@aperture-export/core/sqlite-node';
+import { type Host, openHost } from './host.ts';
+import { startNodeServer } from './node.ts';
+import { s3ClientFor } from './service.ts';
+
+const USAGE = `usage: aperture <command> [options]
+
+commands:
+  serve [--port 8080] [--host 127.0.0.1]   run the server (ingest, API, scheduled export)
+  export --once                            export everything pending now, then exit
+  read <file | s3://bucket/key | ->        print an export file's records as NDJSON
+  ingest <file.ndjson | ->                 store captures (JSON mapping, one per line, no id)
+  status                                   exporter status and store counts, as JSON
+  purge --once                             apply the retention policy now, then exit
+  config check <file>                      check a config file; warnings on stderr
+
+options:
+  --config <file>   config file (default ./aperture.hujson)
+  --data <dir>      data directory: SQLite store and tokens (default ./data)`;
+
+class UsageError extends Error {}
+
+function fail(message: string, code = 1): never {
+  process.stderr.write(`aperture: ${message}\n`);
+  process.exit(code);
+}
+
+async function withHost<T>(
+  flags: { config?: string; data?: string },
+  fn: (host: Host) => Promise<T>,
+): Promise<T> {
+  const host = await openHost({
+    dataDir: flags.data,
+    configPath: flags.config,
+    openStore: openSqliteStore,
+  });
+  try {
+    return await fn(host);
+  } finally {
+    await host.service.stop();
+    await host.service.store.close();
+  }
+}
+
+function readInput(source: string): Buffer {
+  try {
+    return readFileSync(source === '-' ? 0 : source);
+  } catch (error) {
+    throw new Error(
+      `cannot read ${source === '-' ? 'standard input' : source}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
+  }
+}
+
+async function readExportFile(source: string, flags: { config?: string }): Promise<Uint8Array> {
+  const s3Url = /^s3:\/\/([^/]+)\/(.+)$/.exec(source);
+  if (!s3Url) return new Uint8Array(readInput(source));
+  // The bucket from the URL, everything else (endpoint, region, keys) from the config.
+  const text = (() => {
+    try {
+      return readFileSync(flags.config ?? './aperture.hujson', 'utf8');
+    } catch {
+      return '';
+    }
+  })();
+  const result = parseConfig(text, process.env);
+  if (!result.ok)
+    throw new Error(`invalid config: ${result.errors[0]!.path}: ${result.errors[0]!.message}`);
+  const s3 = { ...result.config.exporters.s3, bucket_name: s3Url[1]! };
+  if (!s3.region || !s3.access_key_id || !s3.access_secret) {
+    throw new Error('reading from s3:// needs exporters.s3 region and keys in the config');
+  }
+  return s3ClientFor(s3).getObject(s3Url[2]!);
+}
+
+function parseNdjson(text: string): NewCapture[] {
+  const captures: NewCapture[] = [];
+  const problems: string[] = [];
+  text.split('\n').forEach((line, index) => {
+    if (line.trim() === '') return;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      problems.push(`line ${index + 1}: not valid JSON`);
+      return;
+    }
+    const parsed = captureFromJson(value);
+    if (parsed.ok) captures.push(parsed.capture);
+    else
+      problems.push(
+        ...parsed.issues.map(
+          (issue) => `line ${index + 1}: ${issue.path || '(record)'}: ${issue.message}`,
+        ),
+      );
+  });
+  if (problems.length > 0) {
+    const more = problems.length > 1 ? ` (and ${problems.length - 1} more problems)` : '';
+    throw new Error(`nothing ingested: ${problems[0]}${more}`);
+  }
+  return captures;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { values: flags, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string' },
+      data: { type: 'string' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      once: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const [command, ...rest] = positionals;
+  if (flags.help || !command) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const out = (value: unknown) => process.stdout.write(`${JSON.stringify(value)}\n`);
+
+  switch (command) {
+    case 'serve': {
+      const port = flags.port === undefined ? 8080 : Number(flags.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535)
+        throw new UsageError(`--port must be a port number, got ${flags.port}`);
+      await startNodeServer({
+        port,
+        hostname: flags.host,
+        dataDir: flags.data,
+        configPath: flags.config,
+      });
+      return;
+    }
+    case 'export': {
+      if (!flags.once)
+        throw new UsageError('export runs with --once (the server exports on its schedule)');
+      await withHost(flags, async ({ service }) => {
+        if (!service.config.exporters.s3.bucket_name)
+          throw new Error('no bucket configured (exporters.s3.bucket_name)');
+        const result = await service.exportNow();
+        out(result);
+        if (result.error) throw new Error(`export failed: ${result.error.message}`);
+      });
+      return;
+    }
+    case 'read': {
+      const [source] = rest;
+      if (!source) throw new UsageError('read needs a file, s3://bucket/key or -');
+      const records = await decodeExportFile(await readExportFile(source, flags), {
+        zstd: await loadZstd(),
+      });
+      for (const record of records) out(recordToJson(record));
+      return;
+    }
+    case 'ingest': {
+      const [source] = rest;
+      if (!source) throw new UsageError('ingest needs an NDJSON file or -');
+      const captures = parseNdjson(readInput(source).toString('utf8'));
+      await withHost(flags, async ({ service }) => {
+        const stored = await service.store.append(captures);
+        out({ ingested: stored.length, ids: stored.map((record) => record.id) });
+      });
+      return;
+    }
+    case 'status': {
+      await withHost(flags, async ({ service }) => {
+        out({ export: await service.exportStatus(), store: await service.store.counts() });
+      });
+      return;
+    }
+    case 'purge': {
+      if (!flags.once)
+        throw new UsageError('purge runs with --once (the server purges on its schedule)');
+      await withHost(flags, async ({ service }) => {
+        out({
+          purged: await purgeOnce(service.store, service.config.database.retention, Date.now()),
+        });
+      });
+      return;
+    }
+    case 'config': {
+      const [sub, file] = rest;
+      if (sub !== 'check' || !file) throw new UsageError('usage: aperture config check <file>');
+      const result = parseConfig(readInput(file).toString('utf8'), process.env);
+      for (const warning of result.warnings)
+        process.stderr.write(`warning: ${warning.path}: ${warning.message}\n`);
+      if (!result.ok) {
+        for (const error of result.errors)
+          process.stderr.write(`${error.path ? `${error.path}: ` : ''}${error.message}\n`);
+        process.exit(1);
+      }
+      process.stdout.write(`${file}: OK\n`);
+      return;
+    }
+    default:
+      throw new UsageError(`unknown command "${command}" (aperture --help lists them)`);
+  }
+}
+
+try {
+  await main(process.argv.slice(2));
+} catch (error) {
+  if (error instanceof UsageError) fail(error.message, 2);
+  const message = error instanceof Error ? error.message : String(error);
+  fail(message.split('\n').join('; '));
+}

@@ -1,0 +1,27 @@
+/** The server on Deno: `deno run -A apps/server/src/deno.ts [--port 8080]`. */
+import { openSqliteStore } from '@aperture-export/core/sqlite-deno';
+import { entryOptions, runServer } from './host.ts';
+
+declare const Deno: {
+  serve(
+    options: { port: number; hostname: string; onListen?: (address: { port: number }) => void },
+    handler: (request: Request) => Response | Promise<Response>,
+  ): { shutdown(): Promise<void> };
+};
+
+await runServer({
+  ...entryOptions(process.argv.slice(2)),
+  openStore: openSqliteStore,
+  serve: (fetch, port, hostname) =>
+    new Promise((resolve) => {
+      const server = Deno.serve(
+        {
+          port,
+          hostname,
+          onListen: (address) =>
+            resolve({ url: `http://${hostname}:${address.port}`, close: () => server.shutdown() }),
+        },
+        fetch,
+      );
+    }),
+});

@@ -1,0 +1,157 @@
+/**
+ * What a self-hosted process needs around the service: a data directory with the SQLite store
+ * and the tokens, the config file, a log on stderr, and an HTTP listener. node:fs works on
+ * Node, Bun and Deno alike; each entry (node.ts, bun.ts, deno.ts) brings its SQLite binding
+ * and its way of serving.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { loadZstd } from '@aperture-export/codec';
+import type { CaptureStore, Logger } from '@aperture-export/core';
+import { createApp } from './app.ts';
+import { ApertureService, type ConfigSource } from './service.ts';
+
+export interface HostOptions {
+  /** Default ./data */
+  dataDir?: string;
+  /** Default ./aperture.hujson */
+  configPath?: string;
+  openStore: (path: string) => CaptureStore;
+  env?: Record<string, string | undefined>;
+}
+
+/** JSON lines on stderr. Callers never pass secrets in messages or fields. */
+export const stderrLogger: Logger = (level, message, fields) => {
+  process.stderr.write(
+    `${JSON.stringify({ time: new Date().toISOString(), level, message, ...fields })}\n`,
+  );
+};
+
+export function fileConfigSource(path: string): ConfigSource {
+  return {
+    async read() {
+      return existsSync(path) ? readFileSync(path, 'utf8') : undefined;
+    },
+    async write(text) {
+      // Written aside and renamed: a crash never leaves half a config file.
+      const temporary = `${path}.${process.pid}.tmp`;
+      writeFileSync(temporary, text, { mode: 0o600 });
+      renameSync(temporary, path);
+    },
+  };
+}
+
+/** A token from the environment, or from a file in the data directory, created on first use. */
+function token(
+  dataDir: string,
+  name: string,
+  env: Record<string, string | undefined>,
+  variable: string,
+) {
+  const fromEnv = env[variable];
+  if (fromEnv) return { value: fromEnv, source: `$${variable}` };
+  const path = join(dataDir, name);
+  if (!existsSync(path)) {
+    writeFileSync(path, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600 });
+    chmodSync(path, 0o600);
+  }
+  return { value: readFileSync(path, 'utf8').trim(), source: path };
+}
+
+export interface Host {
+  service: ApertureService;
+  adminToken: { value: string; source: string };
+  ingestToken: { value: string; source: string };
+  dataDir: string;
+  configPath: string;
+}
+
+export async function openHost(options: HostOptions): Promise<Host> {
+  const env = options.env ?? process.env;
+  const dataDir = resolve(options.dataDir ?? './data');
+  const configPath = resolve(options.configPath ?? './aperture.hujson');
+  mkdirSync(dataDir, { recursive: true });
+  const { service, warnings } = await ApertureService.open({
+    store: options.openStore(join(dataDir, 'captures.sqlite')),
+    configSource: fileConfigSource(configPath),
+    zstd: await loadZstd(),
+    env,
+    log: stderrLogger,
+  });
+  for (const warning of warnings)
+    stderrLogger('warn', `config: ${warning.path}: ${warning.message}`);
+  return {
+    service,
+    adminToken: token(dataDir, 'admin-token', env, 'APERTURE_ADMIN_TOKEN'),
+    ingestToken: token(dataDir, 'ingest-token', env, 'APERTURE_INGEST_TOKEN'),
+    dataDir,
+    configPath,
+  };
+}
+
+export type Serve = (
+  fetch: (request: Request) => Response | Promise<Response>,
+  port: number,
+  hostname: string,
+) => Promise<{
+  url: string;
+  close(): Promise<void>;
+}>;
+
+/** `--port`, `--host`, `--data`, `--config` of a server entry's command line. */
+export function entryOptions(argv: string[]): {
+  port?: number;
+  hostname?: string;
+  dataDir?: string;
+  configPath?: string;
+} {
+  const value = (flag: string) => {
+    const at = argv.indexOf(flag);
+    return at >= 0 ? argv[at + 1] : undefined;
+  };
+  const port = value('--port');
+  return {
+    port: port === undefined ? undefined : Number(port),
+    hostname: value('--host'),
+    dataDir: value('--data'),
+    configPath: value('--config'),
+  };
+}
+
+/** Opens the host, starts the exporter and retention worker, and serves the app. */
+export async function runServer(
+  options: HostOptions & { port?: number; hostname?: string; serve: Serve },
+) {
+  const host = await openHost(options);
+  const app = createApp({
+    service: host.service,
+    adminToken: host.adminToken.value,
+    ingestToken: host.ingestToken.value,
+  });
+  host.service.start();
+  const server = await options.serve(
+    app.fetch,
+    options.port ?? 8080,
+    options.hostname ?? '127.0.0.1',
+  );
+  const exporter = host.service.config.exporters.s3.bucket_name
+    ? `exporting to bucket ${host.service.config.exporters.s3.bucket_name}`
+    : 'exporter off until a bucket is configured';
+  process.stdout.write(
+    `aperture-export listening on ${server.url}\n` +
+      `  admin token:  ${host.adminToken.source}\n` +
+      `  ingest token: ${host.ingestToken.source}\n` +
+      `  config:       ${host.configPath} (${exporter})\n` +
+      `  data:         ${host.dataDir}\n`,
+  );
+  const shutdown = async () => {
+    await server.close();
+    await host.service.stop();
+    await host.service.store.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+  return { host, server };
+}

@@ -1,0 +1,246 @@
+/**
+ * The service behind every entry (HTTP app, CLI): the live config, the capture store, the
+ * exporter and the retention worker. Runtime-agnostic: files and the store come in as
+ * dependencies, so Node, Bun, Deno and worker hosts share it.
+ */
+import type { ZstdEngine } from '@aperture-export/codec';
+import {
+  type AppConfig,
+  type CaptureStore,
+  type ConfigIssue,
+  checkConfig,
+  Exporter,
+  type ExportStatus,
+  type Logger,
+  parseConfig,
+  parseHuJson,
+  REDACTED,
+  RetentionWorker,
+  type S3ExporterConfig,
+} from '@aperture-export/core';
+import { S3Client } from '@aperture-export/s3';
+
+/** Where the config text lives (a file on servers). */
+export interface ConfigSource {
+  read(): Promise<string | undefined>;
+  write(text: string): Promise<void>;
+}
+
+export interface ServiceOptions {
+  store: CaptureStore;
+  configSource: ConfigSource;
+  zstd: ZstdEngine;
+  env?: Record<string, string | undefined>;
+  log?: Logger;
+  /** Test seam: S3 clients for a config. */
+  objectStoreFor?: (config: S3ExporterConfig) => S3Client;
+}
+
+export type ConfigUpdate =
+  | { ok: true; warnings: ConfigIssue[] }
+  | { ok: false; errors: ConfigIssue[]; warnings: ConfigIssue[] };
+
+const SECRET_FIELDS = ['access_key_id', 'access_secret'] as const;
+
+export function s3ClientFor(config: S3ExporterConfig): S3Client {
+  return new S3Client({
+    endpoint: config.endpoint,
+    bucket: config.bucket_name,
+    region: config.region,
+    accessKeyId: config.access_key_id,
+    secretAccessKey: config.access_secret,
+  });
+}
+
+/** Counters for /metrics that are not in the store. */
+export interface ServiceMetrics {
+  exportCycles: number;
+  exportErrors: number;
+  exportDurationsMs: number[];
+  ingestedCaptures: number;
+  rejectedCaptures: number;
+}
+
+export class ApertureService {
+  readonly store: CaptureStore;
+  readonly exporter: Exporter;
+  readonly retention: RetentionWorker;
+  readonly metrics: ServiceMetrics = {
+    exportCycles: 0,
+    exportErrors: 0,
+    exportDurationsMs: [],
+    ingestedCaptures: 0,
+    rejectedCaptures: 0,
+  };
+  #options: ServiceOptions;
+  #config: AppConfig;
+  #text: string;
+  #clients = new Map<string, S3Client>();
+
+  private constructor(options: ServiceOptions, config: AppConfig, text: string) {
+    this.#options = options;
+    this.store = options.store;
+    this.#config = config;
+    this.#text = text;
+    this.exporter = new Exporter({
+      store: options.store,
+      config: () => this.#config.exporters.s3,
+      objectStore: (s3) => this.#client(s3),
+      zstd: options.zstd,
+      log: options.log,
+      onCycle: (result, durationMs) => {
+        this.metrics.exportCycles++;
+        if (result.error) this.metrics.exportErrors++;
+        this.metrics.exportDurationsMs.push(durationMs);
+        if (this.metrics.exportDurationsMs.length > 1000) this.metrics.exportDurationsMs.shift();
+      },
+    });
+    this.retention = new RetentionWorker({
+      store: options.store,
+      retention: () => this.#config.database.retention,
+      log: options.log,
+    });
+  }
+
+  /** Loads the config (defaults when there is none yet); throws listing every error. */
+  static async open(
+    options: ServiceOptions,
+  ): Promise<{ service: ApertureService; warnings: ConfigIssue[] }> {
+    const text = (await options.configSource.read()) ?? '';
+    const result = parseConfig(text, options.env ?? {});
+    if (!result.ok) {
+      throw new Error(
+        `invalid config:\n${result.errors.map((e) => `${e.path || '(file)'}: ${e.message}`).join('\n')}`,
+      );
+    }
+    return {
+      service: new ApertureService(options, result.config, text),
+      warnings: result.warnings,
+    };
+  }
+
+  get config(): AppConfig {
+    return this.#config;
+  }
+
+  /** One S3 client per distinct exporter config. */
+  #client(config: S3ExporterConfig): S3Client {
+    const key = JSON.stringify(config);
+    let client = this.#clients.get(key);
+    if (!client) {
+      client = (this.#options.objectStoreFor ?? s3ClientFor)(config);
+      this.#clients.clear();
+      this.#clients.set(key, client);
+    }
+    return client;
+  }
+
+  start(): void {
+    this.exporter.start();
+    this.retention.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.exporter.stop();
+    await this.retention.stop();
+  }
+
+  /** Runs one export cycle now (after a running one). */
+  exportNow() {
+    return this.exporter.runNow();
+  }
+
+  async exportStatus(): Promise<ExportStatus> {
+    return this.exporter.status();
+  }
+
+  /**
+   * The config text as it may be shown: the literal values of the S3 keys replaced by
+   * "<redacted>" (`env:NAME` references are not secrets and stay).
+   */
+  redactedConfigText(): string {
+    let text = this.#text;
+    for (const field of SECRET_FIELDS) {
+      const value = this.#literal(field);
+      if (value) text = text.split(JSON.stringify(value)).join(JSON.stringify(REDACTED));
+    }
+    return text;
+  }
+
+  /** A secret as written in the config text (not `env:` references), if any. */
+  #literal(field: (typeof SECRET_FIELDS)[number]): string | undefined {
+    try {
+      const raw = parseHuJson(this.#text || '{}') as {
+        exporters?: { s3?: Record<string, unknown> };
+      };
+      const value = raw.exporters?.s3?.[field];
+      return typeof value === 'string' && value !== '' && !value.startsWith('env:')
+        ? value
+        : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Puts the current secrets back where a config text has `"<field>": "<redacted>"`. */
+  #restoreSecrets(text: string): string {
+    let restored = text;
+    for (const field of SECRET_FIELDS) {
+      const value = this.#literal(field);
+      if (!value) continue;
+      const placeholder = new RegExp(`("${field}"\\s*:\\s*)${JSON.stringify(REDACTED)}`, 'g');
+      restored = restored.replace(
+        placeholder,
+        (_, key: string) => `${key}${JSON.stringify(value)}`,
+      );
+    }
+    return restored;
+  }
+
+  /**
+   * Checks and applies new config text, without a restart: the exporter and the retention
+   * worker read it from their next cycle. A redacted secret that comes back keeps its value.
+   */
+  async updateConfig(text: string): Promise<ConfigUpdate> {
+    const restored = this.#restoreSecrets(text);
+    const result = parseConfig(restored, this.#options.env ?? {});
+    if (!result.ok) return { ok: false, errors: result.errors, warnings: result.warnings };
+    await this.#options.configSource.write(restored);
+    this.#text = restored;
+    this.#config = result.config;
+    return { ok: true, warnings: result.warnings };
+  }
+
+  /**
+   * "Test connection": a probe write and delete with the current config, or a proposed one
+   * (HuJSON text whose redacted secrets are filled from the current config).
+   */
+  async testConnection(proposedText?: string) {
+    let s3 = this.#config.exporters.s3;
+    if (proposedText !== undefined && proposedText.trim() !== '') {
+      const restored = this.#restoreSecrets(proposedText);
+      let parsed: unknown;
+      try {
+        parsed = parseHuJson(restored);
+      } catch (error) {
+        return { ok: false as const, errors: [{ path: '', message: (error as Error).message }] };
+      }
+      const result = checkConfig(parsed, this.#options.env ?? {});
+      if (!result.ok) return { ok: false as const, errors: result.errors };
+      s3 = result.config.exporters.s3;
+    }
+    if (!s3.bucket_name) {
+      return {
+        ok: false as const,
+        errors: [{ path: 'exporters.s3.bucket_name', message: 'is not set' }],
+      };
+    }
+    const check = await s3ClientFor(s3).checkConnection(s3.prefix);
+    if (check.ok) return { ok: true as const, bucket: s3.bucket_name, prefix: s3.prefix };
+    return {
+      ok: false as const,
+      step: check.step,
+      error: { code: check.error.code, message: check.error.message, status: check.error.status },
+    };
+  }
+}
