@@ -134,6 +134,32 @@ describe('export to the S3 test target', () => {
     await store.close();
   });
 
+  it('keeps taking captures while an export is uploading', async () => {
+    const { db, prefix } = fresh();
+    const proxy = await target.withFaults();
+    proxy.faults.add({ methods: ['PUT'], fault: { kind: 'delay', ms: 400 } });
+    const store = openSqliteStore(db);
+    const first = await store.append(captures(20, 7));
+    const config = exporterConfig(prefix, proxy.endpoint, 50);
+    const client = target.client({}, { endpoint: proxy.endpoint });
+    const exporter = new Exporter({ store, config: () => config, objectStore: () => client, zstd });
+    let exportDone = false;
+    const running = exporter.runNow().then((result) => {
+      exportDone = true;
+      return result;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100)); // the upload is in flight now
+    const during = await store.append(captures(5, 8));
+    expect(exportDone).toBe(false);
+    expect(during.map((record) => record.id)).toEqual([21, 22, 23, 24, 25]);
+    expect(await running).toMatchObject({ records: 25 });
+    const { records } = await readBucket(target.client(), prefix);
+    expect(records.map((record) => record.id).sort((a, b) => a - b)).toEqual(
+      [...first, ...during].map((r) => r.id),
+    );
+    await store.close();
+  });
+
   it('keeps every unexported record through the retention gate while S3 is down', async () => {
     const { db, prefix } = fresh();
     const proxy = await target.withFaults();
@@ -209,6 +235,25 @@ describe('crash test: exporter processes killed at any point', () => {
     expect(await exited(finisher)).toEqual({ code: 0, signal: null });
     const { seen } = await readBucket(target.client(), prefix);
     expectExactlyOnce(seen, ids);
+  });
+
+  it('two exporter processes on one store write each record once, under distinct keys', async () => {
+    const { db, prefix } = fresh();
+    const store = openSqliteStore(db);
+    const ids = (await store.append(captures(140, 10))).map((record) => record.id);
+    const [a, b] = [
+      startChild(db, prefix, target.config.endpoint),
+      startChild(db, prefix, target.config.endpoint),
+    ];
+    expect(await Promise.all([exited(a), exited(b)])).toEqual([
+      { code: 0, signal: null },
+      { code: 0, signal: null },
+    ]);
+    const { seen, keys } = await readBucket(target.client(), prefix);
+    expectExactlyOnce(seen, ids);
+    expect(new Set(keys).size).toBe(keys.length);
+    expect((await store.counts()).pendingRecords).toBe(0);
+    await store.close();
   });
 
   it('SIGKILL at random moments, many times, while captures keep arriving: every record exactly once', async () => {
