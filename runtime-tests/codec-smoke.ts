@@ -12,6 +12,7 @@ import {
   decodeExportFile,
   encodeExportFile,
   encodeRecord,
+  encodeRecords,
   loadZstd,
   recordToJson,
   splitFrames,
@@ -78,6 +79,26 @@ export function codecSmokeTests(test: Test): void {
         'k\ufffd': `${'long '.repeat(20)}\ufffd`,
       });
     }
+  });
+
+  test('native streaming compression writes one sized frame from chunks', async () => {
+    const native = await loadZstd('native');
+    const cbor = encodeRecords(makeRecords(30));
+    async function* chunks() {
+      for (let at = 0; at < cbor.length; at += 10_000) yield cbor.subarray(at, at + 10_000);
+    }
+    const file = await native.compressStream!(chunks(), cbor.length, 3);
+    const [frame, ...more] = splitFrames(file);
+    assert.equal(more.length, 0);
+    assert.equal(frame!.contentSize, cbor.length);
+    assert.deepEqual(
+      await decodeExportFile(file, { zstd: await loadZstd('wasm') }),
+      makeRecords(30),
+    );
+    await assert.rejects(
+      native.compressStream!(chunks(), cbor.length + 1, 3),
+      /expected \d+ bytes to compress/,
+    );
   });
 
   test('Python reads a native-engine file with one zstandard decompress() call', async () => {

@@ -54,4 +54,5 @@ export {
   ZstdFormatError,
   type ZstdFrame,
   type ZstdPreference,
+  ZstdStreamError,
 } from './zstd/index.ts';

@@ -4,6 +4,7 @@ import {
   encodeExportFile,
   loadZstd,
   parseExportObjectKey,
+  ZstdStreamError,
 } from '@aperture-export/codec';
 import { describe, expect, it } from 'vitest';
 import { accessDenied, FakeClock, MemoryObjectStore, settle } from '../test/fakes.ts';
@@ -159,6 +160,90 @@ describe('Exporter', () => {
     expect(
       objects.calls.filter((call) => call.startsWith('GET')),
       objects.calls.join(', '),
+    ).toHaveLength(1);
+    expect(await bucketRecords(objects)).toEqual(appended);
+  });
+
+  it('streams records into an engine that can stream, without a whole-file buffer', async () => {
+    const { store, objects, clock, make } = setup({ limit: 4 });
+    const chunkCounts: number[] = [];
+    // A streaming engine over the WASM one: records one at a time, as native zstd takes them.
+    const streaming = {
+      ...zstd,
+      async compressStream(chunks: AsyncIterable<Uint8Array>, totalBytes: number, level: number) {
+        const parts: Uint8Array[] = [];
+        for await (const chunk of chunks) parts.push(chunk.slice());
+        chunkCounts.push(parts.length);
+        const joined = new Uint8Array(totalBytes);
+        let at = 0;
+        for (const part of parts) {
+          joined.set(part, at);
+          at += part.byteLength;
+        }
+        return zstd.compress(joined, level);
+      },
+    };
+    const appended = await store.append(captures(10));
+    objects.dropMetadata = true;
+    objects.failAfterPut = new Error('process killed');
+    const exporter = (instanceId: string) =>
+      new Exporter({
+        store,
+        config: () => ({
+          ...DEFAULT_CONFIG.exporters.s3,
+          bucket_name: 'b',
+          region: 'r',
+          access_key_id: 'k',
+          access_secret: 's',
+          prefix: 'prod',
+          limit: 4,
+        }),
+        objectStore: () => objects,
+        zstd: streaming,
+        clock,
+        instanceId,
+        claimLeaseMs: 60_000,
+      });
+    void make;
+    await exporter('one').runNow();
+    await clock.advance(60_000);
+    expect(await exporter('two').runNow()).toMatchObject({ files: 3, records: 10 });
+    expect(chunkCounts.slice(0, 2)).toEqual([4, 4]);
+    expect(await bucketRecords(objects)).toEqual(appended);
+    expect(objects.objects.size).toBe(3);
+  });
+
+  it('falls back to whole-file compression when streaming does not give one frame', async () => {
+    const { store, objects, clock, logs } = setup({ limit: 3 });
+    let streamed = 0;
+    const flaky = {
+      ...zstd,
+      async compressStream(chunks: AsyncIterable<Uint8Array>) {
+        streamed++;
+        for await (const _ of chunks) break;
+        throw new ZstdStreamError('streaming zstd wrote 2 frames, not one');
+      },
+    };
+    const appended = await store.append(captures(7));
+    const exporter = new Exporter({
+      store,
+      config: () => ({
+        ...DEFAULT_CONFIG.exporters.s3,
+        bucket_name: 'b',
+        region: 'r',
+        access_key_id: 'k',
+        access_secret: 's',
+        limit: 3,
+      }),
+      objectStore: () => objects,
+      zstd: flaky,
+      clock,
+      log: (level, message) => logs.push([level, message]),
+    });
+    expect(await exporter.runNow()).toMatchObject({ files: 3, records: 7 });
+    expect(streamed).toBe(1);
+    expect(
+      logs.filter(([level, line]) => level === 'warn' && line.includes('compressing whole files')),
     ).toHaveLength(1);
     expect(await bucketRecords(objects)).toEqual(appended);
   });

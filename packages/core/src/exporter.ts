@@ -9,7 +9,13 @@
  * exported only after it succeeded. After a crash the claim is finished as it was: if the
  * object is already there with our claim id, it is only marked; otherwise it is uploaded.
  */
-import { compressSequence, decompressFile, type ZstdEngine } from '@aperture-export/codec';
+import {
+  compressSequence,
+  decompressFile,
+  EXPORT_ZSTD_LEVEL,
+  type ZstdEngine,
+  ZstdStreamError,
+} from '@aperture-export/codec';
 import type { ObjectInfo, PutObjectOptions } from '@aperture-export/s3';
 import { S3Error } from '@aperture-export/s3';
 import type { S3ExporterConfig } from './config.ts';
@@ -87,7 +93,9 @@ export class Exporter {
   #lastAttemptAt: Date | undefined;
   #lastSuccessAt: Date | undefined;
   #lastError: ExportError | undefined;
-  /** One buffer for file contents, reused: bounded by the largest file. */
+  /** Whether to stream records into the zstd engine (when it can); off after it failed once. */
+  #streaming = true;
+  /** One buffer for file contents (non-streaming engines), reused: bounded by the largest file. */
   #content = new Uint8Array(0);
 
   constructor(options: ExporterOptions) {
@@ -219,10 +227,10 @@ export class Exporter {
     objects: ObjectStore,
   ): Promise<number> {
     let claim = initial;
-    const { file, cbor } = await this.#file(claim);
+    const file = await this.#file(claim);
     if (claim.prefix !== config.prefix) {
       // The prefix changed since this claim was made: finish it where it was, if it got there.
-      if (await this.#alreadyUploaded(objects, claim, cbor))
+      if (await this.#alreadyUploaded(objects, claim))
         return this.#complete(claim, file.byteLength);
       claim = await this.#rekey(claim, config.prefix);
     }
@@ -237,7 +245,7 @@ export class Exporter {
       } catch (error) {
         if (!(error instanceof S3Error && error.code === 'PreconditionFailed')) throw error;
         // The key exists: our own earlier upload of this claim, or someone else's file.
-        if (await this.#alreadyUploaded(objects, claim, cbor))
+        if (await this.#alreadyUploaded(objects, claim))
           return this.#complete(claim, file.byteLength);
         this.#log(
           'warn',
@@ -265,26 +273,29 @@ export class Exporter {
    * metadata says so; where a provider keeps no metadata, the content decides: the same CBOR
    * means the same records.
    */
-  async #alreadyUploaded(
-    objects: ObjectStore,
-    claim: ExportClaim,
-    cbor: Uint8Array,
-  ): Promise<boolean> {
+  async #alreadyUploaded(objects: ObjectStore, claim: ExportClaim): Promise<boolean> {
     const existing = await objects.headObject(claim.objectKey);
     if (!existing) return false;
     const claimId = existing.metadata?.[CLAIM_METADATA];
     if (claimId !== undefined) return claimId === claim.claimId;
     if (existing.size === 0) return false;
+    let content: Uint8Array;
     try {
-      const content = decompressFile(
+      content = decompressFile(
         await objects.getObject(claim.objectKey),
         this.#options.zstd,
-        cbor.byteLength,
+        claim.cborBytes,
       );
-      return content.byteLength === cbor.byteLength && content.every((byte, i) => byte === cbor[i]);
     } catch {
       return false; // not an export file of this size at all
     }
+    if (content.byteLength !== claim.cborBytes) return false;
+    let offset = 0;
+    for await (const cbor of this.#records(claim)) {
+      for (let i = 0; i < cbor.byteLength; i++) if (content[offset + i] !== cbor[i]) return false;
+      offset += cbor.byteLength;
+    }
+    return true;
   }
 
   async #complete(claim: ExportClaim, fileBytes: number): Promise<number> {
@@ -296,23 +307,48 @@ export class Exporter {
     return fileBytes;
   }
 
-  /** The claim's export file (its records' CBOR joined, compressed), and that CBOR. */
-  async #file(claim: ExportClaim): Promise<{ file: Uint8Array; cbor: Uint8Array }> {
-    if (this.#content.byteLength < claim.cborBytes) this.#content = new Uint8Array(claim.cborBytes);
-    let length = 0;
-    const count = await this.#options.store.claimContent(claim, (cbor) => {
-      if (length + cbor.byteLength > this.#content.byteLength) {
-        throw new Error(`claim ${claim.claimId} holds more than its ${claim.cborBytes} bytes`);
-      }
-      this.#content.set(cbor, length);
-      length += cbor.byteLength;
-    });
-    if (count !== claim.recordCount || length !== claim.cborBytes) {
+  /** The claim's records from the store, checked against the claim as they pass. */
+  async *#records(claim: ExportClaim): AsyncIterable<Uint8Array> {
+    let count = 0;
+    let bytes = 0;
+    for await (const cbor of this.#options.store.claimRecords(claim)) {
+      count++;
+      bytes += cbor.byteLength;
+      if (bytes > claim.cborBytes) break;
+      yield cbor;
+    }
+    if (count !== claim.recordCount || bytes !== claim.cborBytes) {
       throw new Error(
-        `claim ${claim.claimId} should hold ${claim.recordCount} records (${claim.cborBytes} bytes), found ${count} (${length} bytes)`,
+        `claim ${claim.claimId} should hold ${claim.recordCount} records (${claim.cborBytes} bytes), found ${count} (${bytes}+ bytes)`,
       );
     }
-    const cbor = this.#content.subarray(0, length);
-    return { file: compressSequence(cbor, this.#options.zstd), cbor };
+  }
+
+  /**
+   * The claim's export file: its records' CBOR joined and compressed into one frame. A
+   * streaming engine (native zstd) takes the records as the store reads them; otherwise they
+   * are joined in one reused buffer first.
+   */
+  async #file(claim: ExportClaim): Promise<Uint8Array> {
+    const { zstd } = this.#options;
+    if (zstd.compressStream && this.#streaming) {
+      try {
+        return await zstd.compressStream(this.#records(claim), claim.cborBytes, EXPORT_ZSTD_LEVEL);
+      } catch (error) {
+        if (!(error instanceof ZstdStreamError)) throw error;
+        this.#streaming = false;
+        this.#log(
+          'warn',
+          `zstd streaming is unreliable here (${error.message}): compressing whole files from now on`,
+        );
+      }
+    }
+    if (this.#content.byteLength < claim.cborBytes) this.#content = new Uint8Array(claim.cborBytes);
+    let length = 0;
+    for await (const cbor of this.#records(claim)) {
+      this.#content.set(cbor, length);
+      length += cbor.byteLength;
+    }
+    return compressSequence(this.#content.subarray(0, length), zstd);
   }
 }

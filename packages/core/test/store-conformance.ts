@@ -31,9 +31,9 @@ const request = (overrides: Partial<ClaimRequest> = {}): ClaimRequest => ({
   ...overrides,
 });
 
-async function content(store: CaptureStore, claim: Parameters<CaptureStore['claimContent']>[0]) {
+async function content(store: CaptureStore, claim: Parameters<CaptureStore['claimRecords']>[0]) {
   const parts: Uint8Array[] = [];
-  await store.claimContent(claim, (cbor) => parts.push(cbor.slice()));
+  for await (const cbor of store.claimRecords(claim)) parts.push(cbor.slice());
   return parts.flatMap((part) => decodeRecords(part));
 }
 

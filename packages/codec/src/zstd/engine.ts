@@ -1,8 +1,28 @@
+/**
+ * A streaming compression that did not give one frame (Deno's zlib has been seen to end
+ * frames early under load): callers compress the buffered input instead.
+ */
+export class ZstdStreamError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ZstdStreamError';
+  }
+}
+
 /** What the codec needs from a zstd implementation. */
 export interface ZstdEngine {
   readonly name: 'wasm' | 'native';
   /** Compresses into exactly one zstd frame. */
   compress(data: Uint8Array, level: number): Uint8Array;
+  /**
+   * Compresses `totalBytes` arriving in chunks into one frame that declares its size, without
+   * holding the input whole. Only engines that can stream have it (native).
+   */
+  compressStream?(
+    chunks: AsyncIterable<Uint8Array>,
+    totalBytes: number,
+    level: number,
+  ): Promise<Uint8Array>;
   /** Decompresses one frame whose decoded size is at most `decodedBound` bytes. */
   decompressFrame(frame: Uint8Array, decodedBound: number): Uint8Array;
 }

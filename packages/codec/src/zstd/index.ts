@@ -2,7 +2,7 @@ import type { ZstdEngine } from './engine.ts';
 import { createNativeZstd } from './native.ts';
 import { createWasmZstd } from './wasm.ts';
 
-export type { ZstdEngine } from './engine.ts';
+export { type ZstdEngine, ZstdStreamError } from './engine.ts';
 export { splitFrames, withContentSize, ZstdFormatError, type ZstdFrame } from './frames.ts';
 
 /** `auto` takes the runtime's native zstd where it has one, else WebAssembly. */

@@ -3,10 +3,20 @@
  * Looked up at run time (process.getBuiltinModule), so this module imports nothing from node:
  * and loads on runtimes without it, where createNativeZstd() returns undefined.
  */
-import type { ZstdEngine } from './engine.ts';
-import { withContentSize } from './frames.ts';
+import { type ZstdEngine, ZstdStreamError } from './engine.ts';
+import { splitFrames, withContentSize } from './frames.ts';
+
+interface ZstdStream {
+  write(chunk: Uint8Array): boolean;
+  end(): void;
+  on(event: 'data', listener: (chunk: Uint8Array) => void): void;
+  on(event: 'end' | 'drain', listener: () => void): void;
+  on(event: 'error', listener: (error: Error) => void): void;
+  once(event: 'drain', listener: () => void): void;
+}
 
 interface ZlibZstd {
+  createZstdCompress(options: object): ZstdStream;
   zstdCompressSync(data: Uint8Array, options: object): Uint8Array;
   zstdDecompressSync(data: Uint8Array, options: object): Uint8Array;
   constants: { ZSTD_c_compressionLevel: number };
@@ -35,6 +45,45 @@ export function createNativeZstd(): ZstdEngine | undefined {
         pledgedSrcSize: data.byteLength,
       });
       return withContentSize(asUint8Array(frame), data.byteLength);
+    },
+    async compressStream(chunks, totalBytes, level) {
+      const stream = zlib.createZstdCompress({
+        params: { [zlib.constants.ZSTD_c_compressionLevel]: level },
+        pledgedSrcSize: totalBytes,
+      });
+      const parts: Uint8Array[] = [];
+      let failure: Error | undefined;
+      stream.on('data', (part) => parts.push(part));
+      stream.on('error', (error) => {
+        failure = error;
+      });
+      const ended = new Promise<void>((resolve) => stream.on('end', resolve));
+      let written = 0;
+      for await (const chunk of chunks) {
+        if (failure) break;
+        written += chunk.byteLength;
+        // Waits when zlib's buffer is full, so memory stays at one chunk or so.
+        if (!stream.write(chunk))
+          await new Promise<void>((resolve) => stream.once('drain', resolve));
+      }
+      if (written !== totalBytes && !failure)
+        failure = new Error(`expected ${totalBytes} bytes to compress, got ${written}`);
+      stream.end();
+      if (!failure) await ended;
+      if (failure) throw failure;
+      const frame = new Uint8Array(parts.reduce((sum, part) => sum + part.byteLength, 0));
+      let offset = 0;
+      for (const part of parts) {
+        frame.set(part, offset);
+        offset += part.byteLength;
+      }
+      // zlib may end the stream with an extra, empty frame after the pledged size was reached:
+      // an export file is one frame, so it is cut off.
+      const [first, ...rest] = splitFrames(frame);
+      if (!first || rest.some((extra) => extra.contentSize !== 0)) {
+        throw new ZstdStreamError(`streaming zstd wrote ${rest.length + 1} frames, not one`);
+      }
+      return withContentSize(frame.subarray(0, first.end), totalBytes);
     },
     decompressFrame: (frame, decodedBound) =>
       asUint8Array(zlib.zstdDecompressSync(frame, { maxOutputLength: Math.max(decodedBound, 1) })),

@@ -176,14 +176,8 @@ export class MemoryStore implements CaptureStore {
     return { ...claim };
   }
 
-  async claimContent(claim: ExportClaim, onRecord: (cbor: Uint8Array) => void): Promise<number> {
-    let count = 0;
-    for (const row of this.#rows) {
-      if (row.claimId !== claim.claimId) continue;
-      onRecord(row.cbor);
-      count++;
-    }
-    return count;
+  async *claimRecords(claim: ExportClaim): AsyncIterable<Uint8Array> {
+    for (const row of this.#rows) if (row.claimId === claim.claimId) yield row.cbor;
   }
 
   async completeClaim(claim: ExportClaim, exportedAtMs: number, fileBytes: number): Promise<void> {

@@ -341,8 +341,7 @@ export class SqliteStore implements CaptureStore {
     });
   }
 
-  async claimContent(claim: ExportClaim, onRecord: (cbor: Uint8Array) => void): Promise<number> {
-    let count = 0;
+  async *claimRecords(claim: ExportClaim): AsyncIterable<Uint8Array> {
     let afterId = claim.firstId - 1;
     for (;;) {
       const page = this.#db.all<{ id: number; record: Uint8Array }>(
@@ -350,9 +349,8 @@ export class SqliteStore implements CaptureStore {
          WHERE c.claim_id = ? AND r.id > ? AND r.id <= ? ORDER BY r.id LIMIT 256`,
         [claim.claimId, afterId, claim.lastId],
       );
-      for (const row of page) onRecord(bytes(row.record));
-      count += page.length;
-      if (page.length < 256) return count;
+      for (const row of page) yield bytes(row.record);
+      if (page.length < 256) return;
       afterId = page.at(-1)!.id;
     }
   }

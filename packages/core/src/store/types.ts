@@ -123,10 +123,10 @@ export interface CaptureStore {
     nowMs: number,
   ): Promise<ExportClaim | undefined>;
   /**
-   * Hands the claim's records' CBOR to `onRecord` in id order, a page at a time, so the
-   * caller can build the file without the store holding it all; returns how many there were.
+   * The claim's records' CBOR, in id order, read a page at a time: the caller builds (or
+   * streams) the file without the store holding it all.
    */
-  claimContent(claim: ExportClaim, onRecord: (cbor: Uint8Array) => void): Promise<number>;
+  claimRecords(claim: ExportClaim): AsyncIterable<Uint8Array>;
   /** Marks the claim's records exported under its key, drops the claim, adds to the totals. */
   completeClaim(claim: ExportClaim, exportedAtMs: number, fileBytes: number): Promise<void>;
 
