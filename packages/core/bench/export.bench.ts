@@ -73,7 +73,15 @@ async function child(input: ChildInput): Promise<void> {
     limit: input.limit,
     max_file_bytes: input.budgetBytes,
   };
-  const exporter = new Exporter({ store, config: () => config, objectStore: () => client, zstd });
+  const exporter = new Exporter({
+    store,
+    config: () => config,
+    objectStore: () => client,
+    zstd,
+    log: (level, message) => {
+      if (level !== 'info') console.error(`${runtimeName()} exporter ${level}: ${message}`);
+    },
+  });
   const rssBefore = peakRssMb();
   const started = performance.now();
   const result = await exporter.runNow();
