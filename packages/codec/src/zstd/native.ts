@@ -7,7 +7,7 @@ import { type ZstdEngine, ZstdStreamError } from './engine.ts';
 import { splitFrames, withContentSize } from './frames.ts';
 
 interface ZstdStream {
-  write(chunk: Uint8Array): boolean;
+  write(chunk: Uint8Array, callback: () => void): boolean;
   end(): void;
   on(event: 'data', listener: (chunk: Uint8Array) => void): void;
   on(event: 'end' | 'drain', listener: () => void): void;
@@ -62,9 +62,9 @@ export function createNativeZstd(): ZstdEngine | undefined {
       for await (const chunk of chunks) {
         if (failure) break;
         written += chunk.byteLength;
-        // Waits when zlib's buffer is full, so memory stays at one chunk or so.
-        if (!stream.write(chunk))
-          await new Promise<void>((resolve) => stream.once('drain', resolve));
+        // One chunk in flight at a time: memory stays at a chunk, and Deno's zlib, given several
+        // writes at once under load, was seen to end frames early.
+        await new Promise<void>((resolve) => stream.write(chunk, () => resolve()));
       }
       if (written !== totalBytes && !failure)
         failure = new Error(`expected ${totalBytes} bytes to compress, got ${written}`);
