@@ -320,6 +320,23 @@ describe('Exporter', () => {
     expect(clock.pendingTimers).toBe(0);
   });
 
+  it('stop() ends a draining cycle after its current file, leaving the rest pending', async () => {
+    const { store, objects, make } = setup({ limit: 1 });
+    await store.append(captures(20));
+    const exporter = make();
+    exporter.start();
+    const put = objects.putObject.bind(objects);
+    let stopping: Promise<void> | undefined;
+    objects.putObject = async (...args) => {
+      stopping ??= exporter.stop();
+      return put(...args);
+    };
+    const cycle = exporter.runNow();
+    await stopping;
+    expect((await cycle).files).toBe(1);
+    expect(await store.counts()).toMatchObject({ exportedRecords: 1, pendingRecords: 19 });
+  });
+
   it('queues "export now" behind a running cycle instead of overlapping', async () => {
     const { store, objects, make } = setup({ limit: 1 });
     await store.append(captures(3));

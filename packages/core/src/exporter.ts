@@ -89,6 +89,8 @@ export class Exporter {
   #running = false;
   #timer: unknown;
   #stopped = true;
+  /** Set by stop(): a draining cycle ends after its current file. */
+  #stopping = false;
   #nextRunAt: Date | undefined;
   #lastAttemptAt: Date | undefined;
   #lastSuccessAt: Date | undefined;
@@ -110,12 +112,14 @@ export class Exporter {
   start(): void {
     if (!this.#stopped) return;
     this.#stopped = false;
+    this.#stopping = false;
     this.#schedule();
   }
 
   /** Stops the schedule and waits for a running cycle to end. Safe to call twice. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#stopping = true;
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#nextRunAt = undefined;
@@ -179,7 +183,8 @@ export class Exporter {
         );
         if (claim) this.#add(result, claim, await this.#export(claim, config, objects));
       }
-      for (;;) {
+      // Drains the backlog; stop() (at shutdown) ends the cycle after the current file.
+      while (!this.#stopping) {
         const claim = await store.claimNext({
           owner: this.#instanceId,
           prefix: config.prefix,
