@@ -4,6 +4,7 @@ import {
   encodeExportFile,
   loadZstd,
   parseExportObjectKey,
+  type ZstdEngine,
   ZstdStreamError,
 } from '@aperture-export/codec';
 import { describe, expect, it } from 'vitest';
@@ -34,12 +35,12 @@ function setup(overrides: Partial<S3ExporterConfig> = {}) {
     limit: 10,
     ...overrides,
   };
-  const make = (instanceId = 'exporter-1') =>
+  const make = (instanceId = 'exporter-1', engine: ZstdEngine = zstd) =>
     new Exporter({
       store,
       config: () => config,
       objectStore: () => objects,
-      zstd,
+      zstd: engine,
       clock,
       instanceId,
       claimLeaseMs: 60_000,
@@ -186,35 +187,16 @@ describe('Exporter', () => {
     const appended = await store.append(captures(10));
     objects.dropMetadata = true;
     objects.failAfterPut = new Error('process killed');
-    const exporter = (instanceId: string) =>
-      new Exporter({
-        store,
-        config: () => ({
-          ...DEFAULT_CONFIG.exporters.s3,
-          bucket_name: 'b',
-          region: 'r',
-          access_key_id: 'k',
-          access_secret: 's',
-          prefix: 'prod',
-          limit: 4,
-        }),
-        objectStore: () => objects,
-        zstd: streaming,
-        clock,
-        instanceId,
-        claimLeaseMs: 60_000,
-      });
-    void make;
-    await exporter('one').runNow();
+    await make('one', streaming).runNow();
     await clock.advance(60_000);
-    expect(await exporter('two').runNow()).toMatchObject({ files: 3, records: 10 });
+    expect(await make('two', streaming).runNow()).toMatchObject({ files: 3, records: 10 });
     expect(chunkCounts.slice(0, 2)).toEqual([4, 4]);
     expect(await bucketRecords(objects)).toEqual(appended);
     expect(objects.objects.size).toBe(3);
   });
 
   it('falls back to whole-file compression when streaming does not give one frame', async () => {
-    const { store, objects, clock, logs } = setup({ limit: 3 });
+    const { store, objects, make, logs } = setup({ limit: 3 });
     let streamed = 0;
     const flaky = {
       ...zstd,
@@ -225,21 +207,7 @@ describe('Exporter', () => {
       },
     };
     const appended = await store.append(captures(7));
-    const exporter = new Exporter({
-      store,
-      config: () => ({
-        ...DEFAULT_CONFIG.exporters.s3,
-        bucket_name: 'b',
-        region: 'r',
-        access_key_id: 'k',
-        access_secret: 's',
-        limit: 3,
-      }),
-      objectStore: () => objects,
-      zstd: flaky,
-      clock,
-      log: (level, message) => logs.push([level, message]),
-    });
+    const exporter = make('exporter-1', flaky);
     expect(await exporter.runNow()).toMatchObject({ files: 3, records: 7 });
     expect(streamed).toBe(1);
     expect(
