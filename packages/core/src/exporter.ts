@@ -95,9 +95,9 @@ export class Exporter {
   #lastAttemptAt: Date | undefined;
   #lastSuccessAt: Date | undefined;
   #lastError: ExportError | undefined;
-  /** Whether to stream records into the zstd engine (when it can); off after it failed once. */
+  /** Whether to stream records into the zstd engine; off after streaming failed once. */
   #streaming = true;
-  /** One buffer for file contents (non-streaming engines), reused: bounded by the largest file. */
+  /** One buffer for file contents when not streaming, reused: bounded by the largest file. */
   #content = new Uint8Array(0);
 
   constructor(options: ExporterOptions) {
@@ -330,13 +330,13 @@ export class Exporter {
   }
 
   /**
-   * The claim's export file: its records' CBOR joined and compressed into one frame. A
-   * streaming engine (native zstd) takes the records as the store reads them; otherwise they
-   * are joined in one reused buffer first.
+   * The claim's export file: its records' CBOR compressed into one frame. The engine takes the
+   * records as the store reads them; where streaming proved unreliable (native zstd on Deno
+   * has ended frames early), they are joined in one reused buffer and compressed whole.
    */
   async #file(claim: ExportClaim): Promise<Uint8Array> {
     const { zstd } = this.#options;
-    if (zstd.compressStream && this.#streaming) {
+    if (this.#streaming) {
       try {
         return await zstd.compressStream(this.#records(claim), claim.cborBytes, EXPORT_ZSTD_LEVEL);
       } catch (error) {

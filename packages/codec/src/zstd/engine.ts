@@ -16,9 +16,10 @@ export interface ZstdEngine {
   compress(data: Uint8Array, level: number): Uint8Array;
   /**
    * Compresses `totalBytes` arriving in chunks into one frame that declares its size, without
-   * holding the input whole. Only engines that can stream have it (native).
+   * the caller joining them first: native zstd streams them; the WASM engine copies each chunk
+   * straight into its heap, where it holds the input once.
    */
-  compressStream?(
+  compressStream(
     chunks: AsyncIterable<Uint8Array>,
     totalBytes: number,
     level: number,
