@@ -3,10 +3,11 @@
  * process whose peak RSS is measured; beside it, the zstd CLI at -3 on the same CBOR bytes.
  *
  *   node --import tsx bench/export.bench.ts [--records 100000] [--budget-mib 64] [--limit 10000]
- *        [--runtimes node,bun,deno]
+ *        [--runtimes node,bun,bun:wasm,deno,deno:wasm]
  *
- * The store is filled once; each runtime's exporter gets its own copy of it, so each exports
- * the same records (Node: WASM zstd; Bun and Deno: native zstd).
+ * The store is filled once; each run's exporter gets its own copy of it, so each exports the
+ * same records. A run is `runtime[:engine]`: without an engine, the runtime's default (Node 20:
+ * WASM zstd; Bun and Deno: native zstd).
  * MB are 10^6 bytes of CBOR (the records as exported, before compression) per second.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -41,6 +42,7 @@ interface ChildInput {
   prefix: string;
   limit: number;
   budgetBytes: number;
+  engine: 'auto' | 'native' | 'wasm';
 }
 
 /** The SQLite store of the runtime this process runs on. */
@@ -53,14 +55,18 @@ async function openStore(path: string) {
 }
 
 const runtimeName = () =>
-  'Bun' in globalThis ? 'Bun' : 'Deno' in globalThis ? 'Deno' : `Node ${process.versions.node}`;
+  'Bun' in globalThis
+    ? `Bun ${process.versions.bun}`
+    : 'Deno' in globalThis
+      ? `Deno ${process.versions.deno}`
+      : `Node ${process.versions.node}`;
 
 /** The measured process: one exporter cycle that drains the store. */
 async function child(input: ChildInput): Promise<void> {
   const { loadZstd } = await import('@aperture-export/codec');
   const { S3Client } = await import('@aperture-export/s3');
   const store = await openStore(input.db);
-  const zstd = await loadZstd();
+  const zstd = await loadZstd(input.engine);
   const client = new S3Client({ ...LOCAL_CREDENTIALS, endpoint: input.endpoint });
   const config = {
     ...DEFAULT_CONFIG.exporters.s3,
@@ -106,7 +112,9 @@ async function main(): Promise<void> {
   const budgetMib = arg('budget-mib', 64);
   const limit = arg('limit', 10_000);
   const runtimesAt = process.argv.indexOf('--runtimes');
-  const runtimes = (runtimesAt > 0 ? process.argv[runtimesAt + 1]! : 'node,bun,deno').split(',');
+  const runs = (
+    runtimesAt > 0 ? process.argv[runtimesAt + 1]! : 'node,bun,bun:wasm,deno,deno:wasm'
+  ).split(',');
   const scratch = mkdtempSync(join(tmpdir(), 'export-bench-'));
   const db = join(scratch, 'captures.sqlite');
   const cborFile = join(scratch, 'records.cbor');
@@ -127,16 +135,18 @@ async function main(): Promise<void> {
     const ingestSeconds = (performance.now() - ingestStarted) / 1000;
     await store.close();
 
-    const runs = [];
-    for (const runtime of runtimes) {
-      const copy = join(scratch, `export-${runtime}.sqlite`);
+    const results = [];
+    for (const run of runs) {
+      const [runtime, engine = 'auto'] = run.split(':') as [string, ChildInput['engine']?];
+      const copy = join(scratch, `export-${runtime}-${engine}.sqlite`);
       copyFileSync(db, copy);
       const input: ChildInput = {
         db: copy,
         endpoint: s3.endpoint,
-        prefix: `bench-${runtime}`,
+        prefix: `bench-${runtime}-${engine}`,
         limit,
         budgetBytes: budgetMib * 1024 * 1024,
+        engine,
       };
       const self = process.argv[1]!;
       const bin = (name: string) =>
@@ -163,9 +173,9 @@ async function main(): Promise<void> {
           code === 0 ? resolve(stdout) : reject(new Error(`${runtime} child exited ${code}`)),
         );
       });
-      const run = JSON.parse(output.trim().split('\n').pop()!);
-      console.error(`${runtime}: ${JSON.stringify(run)}`);
-      runs.push(run);
+      const result = JSON.parse(output.trim().split('\n').pop()!);
+      console.error(`${run}: ${JSON.stringify(result)}`);
+      results.push(result);
       rmSync(copy, { force: true });
     }
 
@@ -200,7 +210,7 @@ async function main(): Promise<void> {
       '| runtime | engine | files | export MB/s | zstd -3 CLI MB/s | ratio | RSS before MB | peak RSS MB | RSS target MB |',
     );
     console.log('|---|---|---|---|---|---|---|---|---|');
-    for (const run of runs) {
+    for (const run of results) {
       const exportMbps = mb(run.cborBytes) / run.seconds;
       console.log(
         `| ${run.runtime} | ${run.engine} | ${run.files} | ${exportMbps.toFixed(0)} | ${cliMbps.toFixed(0)} | ` +

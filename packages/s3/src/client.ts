@@ -77,7 +77,23 @@ export type ConnectionCheck =
 /** SHA-256 of an empty payload: what GET, HEAD and DELETE sign. */
 const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
+interface NodeCrypto {
+  createHash(algorithm: 'sha256'): {
+    update(data: Uint8Array): { digest(encoding: 'hex'): string };
+  };
+}
+
+/** The runtime's node:crypto where it has one (Node, Bun, Deno), looked up without importing it. */
+const nodeCrypto = (
+  globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }
+).process?.getBuiltinModule?.('node:crypto') as NodeCrypto | undefined;
+
+/**
+ * Hex SHA-256 of a payload. node:crypto hashes the bytes where they are; WebCrypto (the
+ * fallback on other runtimes) first copies them, a file's size more memory per upload.
+ */
 async function sha256Hex(data: Uint8Array): Promise<string> {
+  if (nodeCrypto) return nodeCrypto.createHash('sha256').update(data).digest('hex');
   const digest = new Uint8Array(
     await crypto.subtle.digest('SHA-256', data as Uint8Array<ArrayBuffer>),
   );
