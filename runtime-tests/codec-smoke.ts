@@ -83,9 +83,17 @@ export function codecSmokeTests(test: Test): void {
 
   test('native streaming compression writes one sized frame from chunks', async () => {
     const native = await loadZstd('native');
-    const cbor = encodeRecords(makeRecords(30));
+    // Several megabytes, so zlib gets several full staging buffers, in chunks smaller and
+    // larger than one buffer.
+    const cbor = encodeRecords(makeRecords(150));
+    assert.ok(cbor.length > 4 * 1024 * 1024, `${cbor.length} bytes`);
+    const sizes = [10_000, 1_500_000, 777, 2_100_000];
     async function* chunks() {
-      for (let at = 0; at < cbor.length; at += 10_000) yield cbor.subarray(at, at + 10_000);
+      for (let at = 0, i = 0; at < cbor.length; i++) {
+        const size = sizes[i % sizes.length]!;
+        yield cbor.subarray(at, at + size);
+        at += size;
+      }
     }
     const file = await native.compressStream(chunks(), cbor.length, 3);
     const [frame, ...more] = splitFrames(file);
@@ -93,7 +101,7 @@ export function codecSmokeTests(test: Test): void {
     assert.equal(frame!.contentSize, cbor.length);
     assert.deepEqual(
       await decodeExportFile(file, { zstd: await loadZstd('wasm') }),
-      makeRecords(30),
+      makeRecords(150),
     );
     await assert.rejects(
       native.compressStream(chunks(), cbor.length + 1, 3),

@@ -33,6 +33,9 @@ function findZlibZstd(): ZlibZstd | undefined {
 const asUint8Array = (bytes: Uint8Array): Uint8Array =>
   new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
+/** How much input compressStream hands zlib per write. */
+const STREAM_WRITE_BYTES = 1024 * 1024;
+
 export function createNativeZstd(): ZstdEngine | undefined {
   const zlib = findZlibZstd();
   if (!zlib) return undefined;
@@ -58,14 +61,31 @@ export function createNativeZstd(): ZstdEngine | undefined {
         failure = error;
       });
       const ended = new Promise<void>((resolve) => stream.on('end', resolve));
+      // Records are small: they are gathered into one staging buffer and handed to zlib a
+      // megabyte at a time, since every write is a round trip to zlib's thread. One write in
+      // flight at a time: memory stays at one buffer, the buffer may be refilled once zlib has
+      // taken it, and Deno's zlib, given several writes at once under load, ended frames early.
+      const staging = new Uint8Array(STREAM_WRITE_BYTES);
+      let staged = 0;
+      const flush = async () => {
+        if (staged === 0 || failure) return;
+        const full = staging.subarray(0, staged);
+        await new Promise<void>((resolve) => stream.write(full, () => resolve()));
+        staged = 0;
+      };
       let written = 0;
       for await (const chunk of chunks) {
         if (failure) break;
         written += chunk.byteLength;
-        // One chunk in flight at a time: memory stays at a chunk, and Deno's zlib, given several
-        // writes at once under load, was seen to end frames early.
-        await new Promise<void>((resolve) => stream.write(chunk, () => resolve()));
+        for (let at = 0; at < chunk.byteLength; ) {
+          const take = Math.min(chunk.byteLength - at, staging.byteLength - staged);
+          staging.set(chunk.subarray(at, at + take), staged);
+          staged += take;
+          at += take;
+          if (staged === staging.byteLength) await flush();
+        }
       }
+      await flush();
       if (written !== totalBytes && !failure)
         failure = new Error(`expected ${totalBytes} bytes to compress, got ${written}`);
       stream.end();
