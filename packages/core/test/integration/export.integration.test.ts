@@ -260,13 +260,13 @@ describe('crash test: exporter processes killed at any point', () => {
     const { db, prefix } = fresh();
     // Slow some requests down so kills land during uploads as well as between them.
     const proxy = await target.withFaults();
-    proxy.faults.add({ rate: 0.3, fault: { kind: 'delay', ms: 40 } });
+    proxy.faults.add({ rate: 0.5, fault: { kind: 'delay', ms: 40 } });
     const store = openSqliteStore(db);
     const ids = (await store.append(captures(120, 6))).map((record) => record.id);
     const random = seededRandom(20261128);
     let kills = 0;
     for (let round = 0; round < 25; round++) {
-      ids.push(...(await store.append(captures(25, 100 + round))).map((record) => record.id));
+      ids.push(...(await store.append(captures(40, 100 + round))).map((record) => record.id));
       const child = startChild(db, prefix, proxy.endpoint);
       const lifetime = 100 + Math.floor(random() * 900);
       const outcome = await Promise.race([
@@ -281,6 +281,7 @@ describe('crash test: exporter processes killed at any point', () => {
     }
     const finisher = startChild(db, prefix, proxy.endpoint);
     expect(await exited(finisher)).toEqual({ code: 0, signal: null });
+    console.log(`crash test: ${kills} of 25 exporter processes killed`);
     expect(kills).toBeGreaterThan(8);
     expect((await store.counts()).pendingRecords).toBe(0);
     const { seen, keys } = await readBucket(target.client(), prefix);
