@@ -21,7 +21,15 @@ const entries = {
 const scratch = mkdtempSync(join(tmpdir(), 'boot-test-'));
 const children: ChildProcess[] = [];
 afterAll(() => {
-  for (const child of children) child.kill('SIGKILL');
+  // Each server runs in its own process group: node_modules/.bin/{bun,deno} are shell scripts
+  // that start the runtime as their child, which killing the script alone would leave running.
+  for (const child of children) {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
   rmSync(scratch, { recursive: true, force: true });
 });
 
@@ -34,6 +42,7 @@ function boot(runtime: keyof typeof entries): Promise<string> {
     [...args, '--port', '0', '--data', join(dir, 'data'), '--config', join(dir, 'aperture.hujson')],
     {
       cwd: root,
+      detached: true,
       env: {
         ...process.env,
         APERTURE_ADMIN_TOKEN: 'boot-admin',

@@ -65,7 +65,11 @@ export class MemoryObjectStore implements ObjectStore {
   /** Throw this after a PUT was stored (a crash or lost reply after the upload). */
   failAfterPut: Error | undefined;
 
-  async putObject(key: string, body: Uint8Array, options: PutObjectOptions = {}): Promise<unknown> {
+  async putObject(
+    key: string,
+    body: Uint8Array | Blob,
+    options: PutObjectOptions = {},
+  ): Promise<unknown> {
     this.calls.push(`PUT ${key}`);
     const failure = this.failures.shift();
     if (failure) throw failure;
@@ -77,7 +81,8 @@ export class MemoryObjectStore implements ObjectStore {
         operation: `PutObject ${key}`,
       });
     }
-    this.objects.set(key, { body: body.slice(), metadata: { ...options.metadata } });
+    const bytes = body instanceof Blob ? new Uint8Array(await body.arrayBuffer()) : body.slice();
+    this.objects.set(key, { body: bytes, metadata: { ...options.metadata } });
     if (this.failAfterPut) {
       const error = this.failAfterPut;
       this.failAfterPut = undefined;
