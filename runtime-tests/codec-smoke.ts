@@ -95,9 +95,7 @@ export function codecSmokeTests(test: Test): void {
         at += size;
       }
     }
-    const file = new Uint8Array(
-      await (await native.compressStream(chunks(), cbor.length, 3)).arrayBuffer(),
-    );
+    const file = await native.compressStream(chunks(), cbor.length, 3);
     const [frame, ...more] = splitFrames(file);
     assert.equal(more.length, 0);
     assert.equal(frame!.contentSize, cbor.length);

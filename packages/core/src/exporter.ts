@@ -25,7 +25,7 @@ import type { CaptureStore, ExportClaim } from './store/types.ts';
 
 /** What the exporter needs of an S3 client (S3Client has it). */
 export interface ObjectStore {
-  putObject(key: string, body: Uint8Array | Blob, options?: PutObjectOptions): Promise<unknown>;
+  putObject(key: string, body: Uint8Array, options?: PutObjectOptions): Promise<unknown>;
   headObject(key: string): Promise<ObjectInfo | undefined>;
   getObject(key: string): Promise<Uint8Array>;
 }
@@ -274,14 +274,15 @@ export class Exporter {
   /** Uploads one claimed file and marks it exported; returns its size. */
   async #deliver(
     initial: ExportClaim,
-    file: Blob,
+    file: Uint8Array,
     config: S3ExporterConfig,
     objects: ObjectStore,
   ): Promise<number> {
     let claim = initial;
     if (claim.prefix !== config.prefix) {
       // The prefix changed since this claim was made: finish it where it was, if it got there.
-      if (await this.#alreadyUploaded(objects, claim)) return this.#complete(claim, file.size);
+      if (await this.#alreadyUploaded(objects, claim))
+        return this.#complete(claim, file.byteLength);
       claim = await this.#rekey(claim, config.prefix);
     }
     for (let attempt = 0; attempt < MAX_REKEYS; attempt++) {
@@ -291,11 +292,12 @@ export class Exporter {
           createOnly: true,
           metadata: { [CLAIM_METADATA]: claim.claimId },
         });
-        return this.#complete(claim, file.size);
+        return this.#complete(claim, file.byteLength);
       } catch (error) {
         if (!(error instanceof S3Error && error.code === 'PreconditionFailed')) throw error;
         // The key exists: our own earlier upload of this claim, or someone else's file.
-        if (await this.#alreadyUploaded(objects, claim)) return this.#complete(claim, file.size);
+        if (await this.#alreadyUploaded(objects, claim))
+          return this.#complete(claim, file.byteLength);
         this.#log(
           'warn',
           `object ${claim.objectKey} exists and is not ours: writing under a new key`,
@@ -385,7 +387,7 @@ export class Exporter {
    * records as the store reads them; where streaming proved unreliable (native zstd on Deno
    * has ended frames early), they are joined in one reused buffer and compressed whole.
    */
-  async #file(claim: ExportClaim): Promise<Blob> {
+  async #file(claim: ExportClaim): Promise<Uint8Array> {
     const { zstd } = this.#options;
     if (this.#streaming) {
       try {
@@ -405,8 +407,6 @@ export class Exporter {
       this.#content.set(cbor, length);
       length += cbor.byteLength;
     }
-    return new Blob([
-      compressSequence(this.#content.subarray(0, length), zstd) as Uint8Array<ArrayBuffer>,
-    ]);
+    return compressSequence(this.#content.subarray(0, length), zstd);
   }
 }

@@ -65,11 +65,7 @@ export class MemoryObjectStore implements ObjectStore {
   /** Throw this after a PUT was stored (a crash or lost reply after the upload). */
   failAfterPut: Error | undefined;
 
-  async putObject(
-    key: string,
-    body: Uint8Array | Blob,
-    options: PutObjectOptions = {},
-  ): Promise<unknown> {
+  async putObject(key: string, body: Uint8Array, options: PutObjectOptions = {}): Promise<unknown> {
     this.calls.push(`PUT ${key}`);
     const failure = this.failures.shift();
     if (failure) throw failure;
@@ -81,8 +77,7 @@ export class MemoryObjectStore implements ObjectStore {
         operation: `PutObject ${key}`,
       });
     }
-    const bytes = body instanceof Blob ? new Uint8Array(await body.arrayBuffer()) : body.slice();
-    this.objects.set(key, { body: bytes, metadata: { ...options.metadata } });
+    this.objects.set(key, { body: body.slice(), metadata: { ...options.metadata } });
     if (this.failAfterPut) {
       const error = this.failAfterPut;
       this.failAfterPut = undefined;

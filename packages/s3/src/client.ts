@@ -77,35 +77,25 @@ export type ConnectionCheck =
 /** SHA-256 of an empty payload: what GET, HEAD and DELETE sign. */
 const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
-interface NodeHash {
-  update(data: Uint8Array): NodeHash;
-  digest(encoding: 'hex'): string;
+interface NodeCrypto {
+  createHash(algorithm: 'sha256'): {
+    update(data: Uint8Array): { digest(encoding: 'hex'): string };
+  };
 }
 
 /** The runtime's node:crypto where it has one (Node, Bun, Deno), looked up without importing it. */
 const nodeCrypto = (
   globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }
-).process?.getBuiltinModule?.('node:crypto') as
-  | { createHash(algorithm: 'sha256'): NodeHash }
-  | undefined;
+).process?.getBuiltinModule?.('node:crypto') as NodeCrypto | undefined;
 
 /**
- * Hex SHA-256 of a payload. node:crypto hashes the bytes where they are (a Blob a chunk at a
- * time); WebCrypto, the fallback on other runtimes, first copies them whole.
+ * Hex SHA-256 of a payload. node:crypto hashes the bytes where they are; WebCrypto (the
+ * fallback on other runtimes) first copies them, a file's size more memory per upload.
  */
-async function sha256Hex(data: Uint8Array | Blob): Promise<string> {
-  if (nodeCrypto) {
-    const hash = nodeCrypto.createHash('sha256');
-    if (data instanceof Uint8Array) return hash.update(data).digest('hex');
-    const reader = data.stream().getReader();
-    for (let part = await reader.read(); !part.done; part = await reader.read()) {
-      hash.update(part.value);
-    }
-    return hash.digest('hex');
-  }
-  const bytes = data instanceof Uint8Array ? data : new Uint8Array(await data.arrayBuffer());
+async function sha256Hex(data: Uint8Array): Promise<string> {
+  if (nodeCrypto) return nodeCrypto.createHash('sha256').update(data).digest('hex');
   const digest = new Uint8Array(
-    await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>),
+    await crypto.subtle.digest('SHA-256', data as Uint8Array<ArrayBuffer>),
   );
   return Array.from(digest, (byte) => byte.toString(16).padStart(2, '0')).join('');
 }
@@ -115,7 +105,7 @@ interface SendOptions {
   method: 'GET' | 'PUT' | 'HEAD' | 'DELETE';
   url: URL;
   headers?: Record<string, string>;
-  body?: Uint8Array | Blob;
+  body?: Uint8Array;
   /** Read the reply body within the attempt's timeout. */
   read?: 'bytes' | 'text';
 }
@@ -159,13 +149,10 @@ export class S3Client {
     this.#retryEnvironment = options.retryEnvironment ?? realRetryEnvironment;
   }
 
-  /**
-   * Writes an object. With `createOnly`, an existing key fails with 412 PreconditionFailed.
-   * A Blob body is sent as it is; fetch copies a Uint8Array body for every attempt.
-   */
+  /** Writes an object. With `createOnly`, an existing key fails with 412 PreconditionFailed. */
   async putObject(
     key: string,
-    body: Uint8Array | Blob,
+    body: Uint8Array,
     options: PutObjectOptions = {},
   ): Promise<{ etag: string | undefined }> {
     const headers: Record<string, string> = {

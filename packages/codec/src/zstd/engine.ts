@@ -17,14 +17,13 @@ export interface ZstdEngine {
   /**
    * Compresses `totalBytes` arriving in chunks into one frame that declares its size, without
    * the caller joining them first: native zstd streams them; the WASM engine copies each chunk
-   * straight into its heap, where it holds the input once. The frame comes as a Blob, ready to
-   * upload: fetch sends a Blob as it is, where it copies a Uint8Array body first.
+   * straight into its heap, where it holds the input once.
    */
   compressStream(
     chunks: AsyncIterable<Uint8Array>,
     totalBytes: number,
     level: number,
-  ): Promise<Blob>;
+  ): Promise<Uint8Array>;
   /** Decompresses one frame whose decoded size is at most `decodedBound` bytes. */
   decompressFrame(frame: Uint8Array, decodedBound: number): Uint8Array;
 }

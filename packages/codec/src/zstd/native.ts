@@ -103,8 +103,7 @@ export function createNativeZstd(): ZstdEngine | undefined {
       if (!first || rest.some((extra) => extra.contentSize !== 0)) {
         throw new ZstdStreamError(`streaming zstd wrote ${rest.length + 1} frames, not one`);
       }
-      const sized = withContentSize(frame.subarray(0, first.end), totalBytes);
-      return new Blob([sized as Uint8Array<ArrayBuffer>]);
+      return withContentSize(frame.subarray(0, first.end), totalBytes);
     },
     decompressFrame: (frame, decodedBound) =>
       asUint8Array(zlib.zstdDecompressSync(frame, { maxOutputLength: Math.max(decodedBound, 1) })),

@@ -53,20 +53,15 @@ export async function createWasmZstd(): Promise<ZstdEngine> {
     return pointer;
   };
 
-  /** Compresses `size` bytes already at `src` in the heap into one frame, copied out by `out`. */
-  const compressAt = <T>(
-    src: number,
-    size: number,
-    level: number,
-    out: (frame: Uint8Array<ArrayBuffer>) => T,
-  ): T => {
+  /** Compresses `size` bytes already at `src` in the heap into one frame copied out. */
+  const compressAt = (src: number, size: number, level: number) => {
     const capacity = zstd.compressBound(size);
     const dst = allocate(capacity, 'compressed output');
     try {
       const written = zstd.compress(dst, capacity, src, size, level);
       if (zstd.isError(written))
         throw new Error(`zstd (wasm): compression failed (${errorCode(written)})`);
-      return out(heap().subarray(dst, dst + written));
+      return heap().slice(dst, dst + written);
     } finally {
       zstd.free(dst);
     }
@@ -78,7 +73,7 @@ export async function createWasmZstd(): Promise<ZstdEngine> {
       const src = allocate(data.byteLength, 'input');
       try {
         heap().set(data, src);
-        return compressAt(src, data.byteLength, level, (frame) => frame.slice());
+        return compressAt(src, data.byteLength, level);
       } finally {
         zstd.free(src);
       }
@@ -98,7 +93,7 @@ export async function createWasmZstd(): Promise<ZstdEngine> {
         if (written !== totalBytes) {
           throw new Error(`expected ${totalBytes} bytes to compress, got ${written}`);
         }
-        return compressAt(src, totalBytes, level, (frame) => new Blob([frame]));
+        return compressAt(src, totalBytes, level);
       } finally {
         zstd.free(src);
       }
