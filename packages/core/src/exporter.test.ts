@@ -129,64 +129,6 @@ describe('Exporter', () => {
     expect(await bucketRecords(objects)).toEqual(appended);
   });
 
-  it('compresses the next file while the one before it uploads; uploads stay one at a time, in key order', async () => {
-    const { store, objects, make } = setup({ limit: 5 });
-    const appended = await store.append(captures(15));
-    const events: string[] = [];
-    const logging: ZstdEngine = {
-      ...zstd,
-      async compressStream(chunks, totalBytes, level) {
-        events.push('compress');
-        return zstd.compressStream(chunks, totalBytes, level);
-      },
-    };
-    const put = objects.putObject.bind(objects);
-    let uploads = 0;
-    objects.putObject = async (key, body, options) => {
-      events.push(`put ${key.slice(-15, -10)}`);
-      uploads++;
-      expect(uploads).toBe(1);
-      await new Promise((resolve) => setTimeout(resolve, 30));
-      uploads--;
-      events.push('put done');
-      return put(key, body, options);
-    };
-    expect(await make('exporter-1', logging).runNow()).toMatchObject({ files: 3, records: 15 });
-    const second = (START_SECONDS + 1) % 100_000;
-    const third = (START_SECONDS + 2) % 100_000;
-    expect(events).toEqual([
-      'compress',
-      `put ${START_SECONDS % 100_000}`,
-      'compress', // the second file, while the first uploads
-      'put done',
-      `put ${second}`,
-      'compress',
-      'put done',
-      `put ${third}`,
-      'put done',
-    ]);
-    expect(await bucketRecords(objects)).toEqual(appended);
-  });
-
-  it('after a failed upload, first finishes the file that was compressed behind it', async () => {
-    const { store, objects, make } = setup({ limit: 5 });
-    const appended = await store.append(captures(15));
-    objects.failures.push(accessDenied());
-    const exporter = make();
-    expect((await exporter.runNow()).error).toMatchObject({ code: 'AccessDenied' });
-    // The first file failed; the second was claimed (key fixed) and compressed meanwhile.
-    expect(objects.objects.size).toBe(0);
-    const claims = await store.resumableClaims('exporter-1', Date.now());
-    expect(claims.map((claim) => claim.recordCount)).toEqual([5, 5]);
-    expect(await store.counts()).toMatchObject({ pendingRecords: 15 });
-    objects.calls.length = 0;
-    expect(await exporter.runNow()).toMatchObject({ files: 3, records: 15 });
-    expect(objects.calls).toEqual(
-      [0, 1, 2].map((i) => `PUT prod/ts-aperture-export-${START_SECONDS + i}.cbor.zstd`),
-    );
-    expect(await bucketRecords(objects)).toEqual(appended);
-  });
-
   it('after a crash between upload and marking, finishes the same file instead of writing another', async () => {
     const { store, objects, clock, make } = setup();
     const appended = await store.append(captures(8));

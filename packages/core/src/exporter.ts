@@ -1,8 +1,7 @@
 /**
  * The S3 exporter: every `every` seconds it drains the capture store into export files of at
- * most `limit` records and `max_file_bytes` of CBOR, compressing one file while the one before
- * it uploads, so memory is bounded by two files whatever the backlog. Cycles never overlap;
- * "export now" queues one after the
+ * most `limit` records and `max_file_bytes` of CBOR, one file at a time, so memory is bounded
+ * by one file whatever the backlog. Cycles never overlap; "export now" queues one after the
  * current. Config is read at the start of each cycle, so changes apply from the next one.
  *
  * Exactly once: a file's records and key are claimed in the store before the upload, the
@@ -76,9 +75,6 @@ export interface ExportStatus {
   exportedRecords: number;
   exportedBytes: number;
 }
-
-/** How much CBOR is read from the store between two turns of the event loop. */
-const EVENT_LOOP_TURN_BYTES = 4 * 1024 * 1024;
 
 /** Tries at one claim before giving up on keys taken by other writers. */
 const MAX_REKEYS = 20;
@@ -176,30 +172,30 @@ export class Exporter {
     this.#lastAttemptAt = new Date(started);
     try {
       const objects = this.#options.objectStore(config);
-      // One file is compressed while the one before it uploads; uploads stay one at a time,
-      // in claim (and key) order. A failed upload ends the cycle; a file already claimed and
-      // compressed behind it stays claimed, and the next cycle finishes it first.
-      let uploading: Promise<{ failed: unknown } | undefined> | undefined;
-      const uploaded = async () => {
-        const upload = await uploading;
-        uploading = undefined;
-        if (upload) throw upload.failed;
-      };
-      try {
-        for await (const claim of this.#claims(config, uploaded)) {
-          const file = await this.#file(claim);
-          await uploaded();
-          uploading = this.#deliver(claim, file, config, objects).then(
-            (fileBytes) => void this.#add(result, claim, fileBytes),
-            (failed: unknown) => ({ failed }),
-          );
-        }
-      } catch (error) {
-        // The upload in flight ends before the cycle does; its failure came first.
-        await uploaded();
-        throw error;
+      const { store } = this.#options;
+      // First what an earlier run (ours, or a crashed process's) left half done.
+      for (const leftover of await store.resumableClaims(this.#instanceId, this.#clock.now())) {
+        const claim = await store.leaseClaim(
+          leftover.claimId,
+          this.#instanceId,
+          this.#clock.now(),
+          this.#leaseMs,
+        );
+        if (claim) this.#add(result, claim, await this.#export(claim, config, objects));
       }
-      await uploaded();
+      // Drains the backlog; stop() (at shutdown) ends the cycle after the current file.
+      while (!this.#stopping) {
+        const claim = await store.claimNext({
+          owner: this.#instanceId,
+          prefix: config.prefix,
+          limit: config.limit,
+          maxBytes: config.max_file_bytes,
+          nowMs: this.#clock.now(),
+          leaseMs: this.#leaseMs,
+        });
+        if (!claim) break;
+        this.#add(result, claim, await this.#export(claim, config, objects));
+      }
       this.#lastSuccessAt = new Date(this.#clock.now());
       this.#lastError = undefined;
     } catch (error) {
@@ -229,56 +225,14 @@ export class Exporter {
     result.bytes += fileBytes;
   }
 
-  /**
-   * The claims to export, one at a time as the pipeline asks for them: first what an earlier
-   * run (ours, or a crashed process's) left half done, then new claims that drain the backlog.
-   * When the backlog looks empty, it looks again once the upload in flight is done, so the
-   * cycle takes what arrived meanwhile. stop() (at shutdown) ends the cycle after the files
-   * already claimed.
-   */
-  async *#claims(
-    config: S3ExporterConfig,
-    uploaded: () => Promise<void>,
-  ): AsyncGenerator<ExportClaim> {
-    const { store } = this.#options;
-    for (const leftover of await store.resumableClaims(this.#instanceId, this.#clock.now())) {
-      const claim = await store.leaseClaim(
-        leftover.claimId,
-        this.#instanceId,
-        this.#clock.now(),
-        this.#leaseMs,
-      );
-      if (claim) yield claim;
-    }
-    const next = () =>
-      store.claimNext({
-        owner: this.#instanceId,
-        prefix: config.prefix,
-        limit: config.limit,
-        maxBytes: config.max_file_bytes,
-        nowMs: this.#clock.now(),
-        leaseMs: this.#leaseMs,
-      });
-    while (!this.#stopping) {
-      let claim = await next();
-      if (!claim) {
-        await uploaded();
-        if (this.#stopping) return;
-        claim = await next();
-      }
-      if (!claim) return;
-      yield claim;
-    }
-  }
-
   /** Uploads one claimed file and marks it exported; returns its size. */
-  async #deliver(
+  async #export(
     initial: ExportClaim,
-    file: Uint8Array,
     config: S3ExporterConfig,
     objects: ObjectStore,
   ): Promise<number> {
     let claim = initial;
+    const file = await this.#file(claim);
     if (claim.prefix !== config.prefix) {
       // The prefix changed since this claim was made: finish it where it was, if it got there.
       if (await this.#alreadyUploaded(objects, claim))
@@ -362,18 +316,11 @@ export class Exporter {
   async *#records(claim: ExportClaim): AsyncIterable<Uint8Array> {
     let count = 0;
     let bytes = 0;
-    let yieldedAt = 0;
     for await (const cbor of this.#options.store.claimRecords(claim)) {
       count++;
       bytes += cbor.byteLength;
       if (bytes > claim.cborBytes) break;
       yield cbor;
-      if (bytes - yieldedAt >= EVENT_LOOP_TURN_BYTES) {
-        // Store reads (and WASM compression) do not give the event loop a turn: this lets the
-        // upload of the previous file go on meanwhile.
-        yieldedAt = bytes;
-        await new Promise((resolve) => setTimeout(resolve, 0));
-      }
     }
     if (count !== claim.recordCount || bytes !== claim.cborBytes) {
       throw new Error(
