@@ -9,7 +9,7 @@ import { captureFromJson, decodeExportFile, loadZstd, recordToJson } from '@aper
 import { type NewCapture, parseConfig, purgeOnce } from '@aperture-export/core';
 import { openSqliteStore } from '@aperture-export/core/sqlite-node';
 import { type Host, openHost } from './host.ts';
-import { startNodeServer } from './node.ts';
+import { startNodeServer } from './node-server.ts';
 import { s3ClientFor } from './service.ts';
 
 const USAGE = `usage: aperture <command> [options]

@@ -10,7 +10,7 @@ import { decodeExportFile, recordToJson } from '@aperture-export/codec';
 import { S3Client } from '@aperture-export/s3';
 import { LOCAL_CREDENTIALS, startLocalS3 } from '@aperture-export/testcontainers';
 import { makeRecords } from '../../../packages/codec/test/fixtures.ts';
-import { startNodeServer } from './node.ts';
+import { startNodeServer } from './node-server.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'aperture-demo-'));
 const s3 = await startLocalS3(LOCAL_CREDENTIALS);

@@ -3,7 +3,7 @@
  * read gives back the ingested records with their ids.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { recordToJson } from '@aperture-export/codec';
@@ -12,17 +12,43 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeRecords } from '../../../packages/codec/test/fixtures.ts';
 import { TSX_LOADER } from './helpers.ts';
 
-const cli = new URL('../src/cli.ts', import.meta.url).pathname;
+const server = new URL('..', import.meta.url).pathname;
+/** The CLI two ways: the TypeScript source through tsx, and the bundle `pnpm start` runs. */
+const commands = {
+  source: [process.execPath, '--import', TSX_LOADER, join(server, 'src/cli.ts')],
+  bundle: [process.execPath, join(server, 'dist/aperture.mjs')],
+};
 let target: S3Target;
+let root: string;
 let dir: string;
+let command: string[];
 beforeAll(async () => {
   target = await startS3Target();
-  dir = mkdtempSync(join(tmpdir(), 'cli-test-'));
-});
+  root = mkdtempSync(join(tmpdir(), 'cli-test-'));
+  // The bundle as `pnpm start` builds it.
+  const build = await run('pnpm', ['run', 'build'], server);
+  expect(build.code, build.stderr).toBe(0);
+}, 60_000);
 afterAll(async () => {
   await target?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  rmSync(root, { recursive: true, force: true });
 });
+
+function run(file: string, args: string[], cwd: string, input?: Uint8Array, env = {}) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(file, args, { cwd, env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    child.stdin.end(input);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
 
 /**
  * Runs the CLI as a process. Asynchronously: the local S3 target serves from this very
@@ -32,154 +58,189 @@ function aperture(
   args: string[],
   options: { input?: Uint8Array; env?: Record<string, string> } = {},
 ) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, ['--import', TSX_LOADER, cli, ...args], {
-      cwd: dir,
-      env: { ...process.env, ...options.env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    child.stdin.end(options.input);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  const [file, ...rest] = command;
+  return run(file!, [...rest, ...args], dir, options.input, options.env);
 }
 
 const ndjson = (records: ReturnType<typeof makeRecords>) =>
   `${records.map((record) => JSON.stringify((({ id: _, ...rest }) => rest)(recordToJson(record)))).join('\n')}\n`;
 
-describe('aperture CLI', () => {
-  it('config check: exit 0 with warnings on stderr; exit 1 listing every error', async () => {
-    writeFileSync(
-      join(dir, 'good.hujson'),
-      '{ "exporters": { "s3": { "limit": 20000, } } } // capped',
-    );
-    const good = await aperture(['config', 'check', 'good.hujson']);
-    expect(good).toMatchObject({ code: 0, stdout: 'good.hujson: OK\n' });
-    expect(good.stderr).toBe('warning: exporters.s3.limit: 20000 is above 10000; using 10000\n');
-    writeFileSync(
-      join(dir, 'bad.hujson'),
-      '{ "exporters": { "s3": { "prefix": "a/", "every": 0, "nope": 1 } } }',
-    );
-    const bad = await aperture(['config', 'check', 'bad.hujson']);
-    expect(bad.code).toBe(1);
-    expect(bad.stderr.trim().split('\n').sort()).toEqual([
-      'exporters.s3.every: must be a whole number of at least 1',
-      'exporters.s3.nope: unknown key',
-      'exporters.s3.prefix: must not end with "/"',
-    ]);
-  });
-
-  it('ingest → export --once → read gives back the records with their ids', async () => {
-    const data = join(dir, 'data-roundtrip');
-    const prefix = `${target.prefix}/cli`;
-    writeFileSync(
-      join(dir, 'aperture.hujson'),
-      JSON.stringify({
-        exporters: {
-          s3: {
-            endpoint: target.config.endpoint,
-            bucket_name: target.config.bucket,
-            region: target.config.region,
-            access_key_id: 'env:TEST_S3_KEY',
-            access_secret: 'env:TEST_S3_SECRET',
-            prefix,
-          },
-        },
-        database: { retention: { duration: '0', require_export: true } },
-      }),
-    );
-    const env = {
-      TEST_S3_KEY: target.config.accessKeyId,
-      TEST_S3_SECRET: target.config.secretAccessKey,
-    };
-    const records = makeRecords(15, 9);
-    writeFileSync(join(dir, 'captures.ndjson'), ndjson(records));
-
-    const ingest = await aperture(['ingest', 'captures.ndjson', '--data', data], { env });
-    expect(ingest.code).toBe(0);
-    expect(JSON.parse(ingest.stdout)).toEqual({ ingested: 15, ids: records.map((r) => r.id) });
-
-    const exported = await aperture(['export', '--once', '--data', data], { env });
-    expect(exported.code, exported.stderr).toBe(0);
-    expect(exported.stderr).toContain('"message":"exported 15 records to');
-    expect(JSON.parse(exported.stdout)).toMatchObject({ files: 1, records: 15 });
-
-    const status = JSON.parse((await aperture(['status', '--data', data], { env })).stdout);
-    expect(status).toMatchObject({
-      export: { pendingRecords: 0, exportedRecords: 15 },
-      store: { records: 15 },
+describe.each(Object.keys(commands) as Array<keyof typeof commands>)(
+  'aperture CLI (%s)',
+  (mode) => {
+    beforeAll(() => {
+      command = commands[mode];
+      dir = join(root, mode);
+      mkdirSync(dir);
     });
 
-    const keys = [];
-    for await (const object of target.client().listAllObjects(`${prefix}/`)) keys.push(object.key);
-    expect(keys).toHaveLength(1);
-    const read = await aperture(['read', `s3://${target.config.bucket}/${keys[0]}`], { env });
-    expect(read.code).toBe(0);
-    const lines = read.stdout
-      .trim()
-      .split('\n')
-      .map((line) => JSON.parse(line));
-    expect(lines).toEqual(JSON.parse(JSON.stringify(records.map(recordToJson))));
+    it('config check: exit 0 with warnings on stderr; exit 1 listing every error', async () => {
+      writeFileSync(
+        join(dir, 'good.hujson'),
+        '{ "exporters": { "s3": { "limit": 20000, } } } // capped',
+      );
+      const good = await aperture(['config', 'check', 'good.hujson']);
+      expect(good).toMatchObject({ code: 0, stdout: 'good.hujson: OK\n' });
+      expect(good.stderr).toBe('warning: exporters.s3.limit: 20000 is above 10000; using 10000\n');
+      writeFileSync(
+        join(dir, 'bad.hujson'),
+        '{ "exporters": { "s3": { "prefix": "a/", "every": 0, "nope": 1 } } }',
+      );
+      const bad = await aperture(['config', 'check', 'bad.hujson']);
+      expect(bad.code).toBe(1);
+      expect(bad.stderr.trim().split('\n').sort()).toEqual([
+        'exporters.s3.every: must be a whole number of at least 1',
+        'exporters.s3.nope: unknown key',
+        'exporters.s3.prefix: must not end with "/"',
+      ]);
+    });
 
-    const purge = await aperture(['purge', '--once', '--data', data], { env });
-    expect(JSON.parse(purge.stdout)).toEqual({ purged: 15 });
-  });
+    it('serve: answers /healthz and ingests a capture', async () => {
+      const [file, ...rest] = command;
+      const child = spawn(
+        file!,
+        [...rest, 'serve', '--port', '0', '--data', join(dir, 'data-serve')],
+        {
+          cwd: dir,
+          env: {
+            ...process.env,
+            APERTURE_ADMIN_TOKEN: 'cli-admin',
+            APERTURE_INGEST_TOKEN: 'cli-ingest',
+          },
+        },
+      );
+      try {
+        const url = await new Promise<string>((resolve, reject) => {
+          let output = '';
+          const listen = (chunk: Buffer) => {
+            output += chunk;
+            const match = /listening on (http:\/\/\S+)/.exec(output);
+            if (match) resolve(match[1]!);
+          };
+          child.stdout.on('data', listen);
+          child.stderr.on('data', listen);
+          child.on('exit', (code) => reject(new Error(`serve exited with ${code}:\n${output}`)));
+        });
+        expect((await fetch(`${url}/healthz`)).status).toBe(200);
+        const { id: _, ...capture } = recordToJson(makeRecords(1, 5)[0]!);
+        const ingest = await fetch(`${url}/v1/captures`, {
+          method: 'POST',
+          headers: { authorization: 'Bearer cli-ingest', 'content-type': 'application/json' },
+          body: JSON.stringify(capture),
+        });
+        expect(ingest.status).toBe(201);
+      } finally {
+        child.kill('SIGKILL');
+      }
+    });
 
-  it('reads an export file from a path and from standard input', async () => {
-    const { encodeExportFile } = await import('@aperture-export/codec');
-    const records = makeRecords(4, 3);
-    const file = await encodeExportFile(records);
-    writeFileSync(join(dir, 'local.cbor.zstd'), file);
-    const fromFile = await aperture(['read', 'local.cbor.zstd']);
-    const fromStdin = await aperture(['read', '-'], { input: file });
-    const expected = JSON.parse(JSON.stringify(records.map(recordToJson)));
-    const lines = (text: string) =>
-      text
+    it('ingest → export --once → read gives back the records with their ids', async () => {
+      const data = join(dir, 'data-roundtrip');
+      const prefix = `${target.prefix}/cli-${mode}`;
+      writeFileSync(
+        join(dir, 'aperture.hujson'),
+        JSON.stringify({
+          exporters: {
+            s3: {
+              endpoint: target.config.endpoint,
+              bucket_name: target.config.bucket,
+              region: target.config.region,
+              access_key_id: 'env:TEST_S3_KEY',
+              access_secret: 'env:TEST_S3_SECRET',
+              prefix,
+            },
+          },
+          database: { retention: { duration: '0', require_export: true } },
+        }),
+      );
+      const env = {
+        TEST_S3_KEY: target.config.accessKeyId,
+        TEST_S3_SECRET: target.config.secretAccessKey,
+      };
+      const records = makeRecords(15, 9);
+      writeFileSync(join(dir, 'captures.ndjson'), ndjson(records));
+
+      const ingest = await aperture(['ingest', 'captures.ndjson', '--data', data], { env });
+      expect(ingest.code).toBe(0);
+      expect(JSON.parse(ingest.stdout)).toEqual({ ingested: 15, ids: records.map((r) => r.id) });
+
+      const exported = await aperture(['export', '--once', '--data', data], { env });
+      expect(exported.code, exported.stderr).toBe(0);
+      expect(exported.stderr).toContain('"message":"exported 15 records to');
+      expect(JSON.parse(exported.stdout)).toMatchObject({ files: 1, records: 15 });
+
+      const status = JSON.parse((await aperture(['status', '--data', data], { env })).stdout);
+      expect(status).toMatchObject({
+        export: { pendingRecords: 0, exportedRecords: 15 },
+        store: { records: 15 },
+      });
+
+      const keys = [];
+      for await (const object of target.client().listAllObjects(`${prefix}/`))
+        keys.push(object.key);
+      expect(keys).toHaveLength(1);
+      const read = await aperture(['read', `s3://${target.config.bucket}/${keys[0]}`], { env });
+      expect(read.code).toBe(0);
+      const lines = read.stdout
         .trim()
         .split('\n')
         .map((line) => JSON.parse(line));
-    expect(lines(fromFile.stdout)).toEqual(expected);
-    expect(lines(fromStdin.stdout)).toEqual(expected);
-  });
+      expect(lines).toEqual(JSON.parse(JSON.stringify(records.map(recordToJson))));
 
-  it('says what is wrong in one line and exits non-zero, storing nothing', async () => {
-    const data = join(dir, 'data-errors');
-    const records = makeRecords(2, 4);
-    const broken = ndjson(records).replace(/"model":"[^"]*"/, '"model":7');
-    writeFileSync(join(dir, 'broken.ndjson'), `${broken}{oops\n`);
-    const ingest = await aperture(['ingest', 'broken.ndjson', '--data', data]);
-    expect(ingest.code).toBe(1);
-    expect(ingest.stderr).toBe(
-      'aperture: nothing ingested: line 1: model: must be a string, got the integer 7 (and 1 more problems)\n',
-    );
-    const status = await aperture(['status', '--data', data, '--config', 'none.hujson']);
-    expect(JSON.parse(status.stdout).store.records).toBe(0);
+      const purge = await aperture(['purge', '--once', '--data', data], { env });
+      expect(JSON.parse(purge.stdout)).toEqual({ purged: 15 });
+    });
 
-    for (const [args, message] of [
-      [['read', 'missing.cbor.zstd'], 'aperture: cannot read missing.cbor.zstd: ENOENT\n'],
-      [
-        ['read', 'broken.ndjson'],
-        'aperture: not a valid zstd stream: no zstd magic number at byte 0\n',
-      ],
-      [['frobnicate'], 'aperture: unknown command "frobnicate" (aperture --help lists them)\n'],
-      [
-        ['export', '--data', data],
-        'aperture: export runs with --once (the server exports on its schedule)\n',
-      ],
-      [
-        ['export', '--once', '--data', data, '--config', 'none.hujson'],
-        'aperture: no bucket configured (exporters.s3.bucket_name)\n',
-      ],
-    ] as const) {
-      const result = await aperture([...args]);
-      expect(result.stderr).toBe(message);
-      expect(result.code).not.toBe(0);
-    }
-  });
-});
+    it('reads an export file from a path and from standard input', async () => {
+      const { encodeExportFile } = await import('@aperture-export/codec');
+      const records = makeRecords(4, 3);
+      const file = await encodeExportFile(records);
+      writeFileSync(join(dir, 'local.cbor.zstd'), file);
+      const fromFile = await aperture(['read', 'local.cbor.zstd']);
+      const fromStdin = await aperture(['read', '-'], { input: file });
+      const expected = JSON.parse(JSON.stringify(records.map(recordToJson)));
+      const lines = (text: string) =>
+        text
+          .trim()
+          .split('\n')
+          .map((line) => JSON.parse(line));
+      expect(lines(fromFile.stdout)).toEqual(expected);
+      expect(lines(fromStdin.stdout)).toEqual(expected);
+    });
+
+    it('says what is wrong in one line and exits non-zero, storing nothing', async () => {
+      const data = join(dir, 'data-errors');
+      const records = makeRecords(2, 4);
+      const broken = ndjson(records).replace(/"model":"[^"]*"/, '"model":7');
+      writeFileSync(join(dir, 'broken.ndjson'), `${broken}{oops\n`);
+      const ingest = await aperture(['ingest', 'broken.ndjson', '--data', data]);
+      expect(ingest.code).toBe(1);
+      expect(ingest.stderr).toBe(
+        'aperture: nothing ingested: line 1: model: must be a string, got the integer 7 (and 1 more problems)\n',
+      );
+      const status = await aperture(['status', '--data', data, '--config', 'none.hujson']);
+      expect(JSON.parse(status.stdout).store.records).toBe(0);
+
+      for (const [args, message] of [
+        [['read', 'missing.cbor.zstd'], 'aperture: cannot read missing.cbor.zstd: ENOENT\n'],
+        [
+          ['read', 'broken.ndjson'],
+          'aperture: not a valid zstd stream: no zstd magic number at byte 0\n',
+        ],
+        [['frobnicate'], 'aperture: unknown command "frobnicate" (aperture --help lists them)\n'],
+        [
+          ['export', '--data', data],
+          'aperture: export runs with --once (the server exports on its schedule)\n',
+        ],
+        [
+          ['export', '--once', '--data', data, '--config', 'none.hujson'],
+          'aperture: no bucket configured (exporters.s3.bucket_name)\n',
+        ],
+      ] as const) {
+        const result = await aperture([...args]);
+        expect(result.stderr).toBe(message);
+        expect(result.code).not.toBe(0);
+      }
+    });
+  },
+);
