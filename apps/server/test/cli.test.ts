@@ -10,7 +10,7 @@ import { recordToJson } from '@aperture-export/codec';
 import { type S3Target, startS3Target } from '@aperture-export/testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeRecords } from '../../../packages/codec/test/fixtures.ts';
-import { TSX_LOADER } from './helpers.ts';
+import { expectServes, startServer, TSX_LOADER } from './helpers.ts';
 
 const server = new URL('..', import.meta.url).pathname;
 /** The CLI two ways: the TypeScript source through tsx, and the bundle `pnpm start` runs. */
@@ -96,41 +96,11 @@ describe.each(Object.keys(commands) as Array<keyof typeof commands>)(
     });
 
     it('serve: answers /healthz and ingests a capture', async () => {
-      const [file, ...rest] = command;
-      const child = spawn(
-        file!,
-        [...rest, 'serve', '--port', '0', '--data', join(dir, 'data-serve')],
-        {
-          cwd: dir,
-          env: {
-            ...process.env,
-            APERTURE_ADMIN_TOKEN: 'cli-admin',
-            APERTURE_INGEST_TOKEN: 'cli-ingest',
-          },
-        },
-      );
+      const server = startServer([...command, 'serve', '--port', '0', '--data', 'data-serve'], dir);
       try {
-        const url = await new Promise<string>((resolve, reject) => {
-          let output = '';
-          const listen = (chunk: Buffer) => {
-            output += chunk;
-            const match = /listening on (http:\/\/\S+)/.exec(output);
-            if (match) resolve(match[1]!);
-          };
-          child.stdout.on('data', listen);
-          child.stderr.on('data', listen);
-          child.on('exit', (code) => reject(new Error(`serve exited with ${code}:\n${output}`)));
-        });
-        expect((await fetch(`${url}/healthz`)).status).toBe(200);
-        const { id: _, ...capture } = recordToJson(makeRecords(1, 5)[0]!);
-        const ingest = await fetch(`${url}/v1/captures`, {
-          method: 'POST',
-          headers: { authorization: 'Bearer cli-ingest', 'content-type': 'application/json' },
-          body: JSON.stringify(capture),
-        });
-        expect(ingest.status).toBe(201);
+        await expectServes(await server.url);
       } finally {
-        child.kill('SIGKILL');
+        server.stop();
       }
     });
 

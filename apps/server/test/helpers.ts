@@ -1,5 +1,80 @@
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
+import { recordToJson } from '@aperture-export/codec';
+import { expect } from 'vitest';
+import { makeRecords } from '../../../packages/codec/test/fixtures.ts';
 
 /** tsx's loader by absolute URL: child processes may run in a directory without node_modules. */
 export const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+
+/** The tokens test servers run with. */
+const TOKENS = { admin: 'test-admin', ingest: 'test-ingest' };
+
+export interface ServerProcess {
+  /** Resolves with the server's URL once it says where it listens; rejects if it exits first. */
+  url: Promise<string>;
+  /** Kills the server and whatever it started. */
+  stop(): void;
+}
+
+/**
+ * Starts a server process (`command` and its arguments). It runs in its own process group:
+ * node_modules/.bin/{bun,deno} are shell scripts that start the runtime as their child, which
+ * killing the script alone would leave running.
+ */
+export function startServer(command: string[], cwd: string): ServerProcess {
+  const [file, ...args] = command;
+  const child: ChildProcess = spawn(file!, args, {
+    cwd,
+    detached: true,
+    env: {
+      ...process.env,
+      APERTURE_ADMIN_TOKEN: TOKENS.admin,
+      APERTURE_INGEST_TOKEN: TOKENS.ingest,
+    },
+  });
+  const url = new Promise<string>((resolve, reject) => {
+    let output = '';
+    const listen = (chunk: Buffer) => {
+      output += chunk;
+      const match = /listening on (http:\/\/\S+)/.exec(output);
+      if (match) resolve(match[1]!);
+    };
+    child.stdout!.on('data', listen);
+    child.stderr!.on('data', listen);
+    child.on('exit', (code) => reject(new Error(`${file} exited with ${code}:\n${output}`)));
+  });
+  return {
+    url,
+    stop() {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    },
+  };
+}
+
+/** What every way of running the server must do: /healthz, one capture in, read back. */
+export async function expectServes(url: string): Promise<void> {
+  const health = await fetch(`${url}/healthz`);
+  expect(health.status).toBe(200);
+  expect(await health.json()).toEqual({ status: 'ok' });
+
+  const { id: _, ...capture } = recordToJson(makeRecords(1, 21)[0]!);
+  const ingest = await fetch(`${url}/v1/captures`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKENS.ingest}`, 'content-type': 'application/json' },
+    body: JSON.stringify(capture),
+  });
+  expect(ingest.status).toBe(201);
+  expect(await ingest.json()).toEqual({ ids: [1] });
+
+  const usage = await fetch(`${url}/api/usage`, {
+    headers: { authorization: `Bearer ${TOKENS.admin}` },
+  });
+  const { records } = (await usage.json()) as { records: Array<{ id: number; model: string }> };
+  expect(records.map((record) => [record.id, record.model])).toEqual([[1, capture.model]]);
+}
