@@ -68,6 +68,16 @@ export async function startS3Front(options: S3FrontOptions): Promise<S3Front> {
         return;
       }
       const request: IncomingS3Request = { method, url, headers: headersOf(req), body };
+      if (method === 'PUT' && request.headers['content-length'] === undefined) {
+        // As S3 answers a body sent chunked without aws-chunked encoding.
+        log.status = 411;
+        sendS3Error(res, {
+          status: 411,
+          code: 'MissingContentLength',
+          message: 'You must provide the Content-Length HTTP header.',
+        });
+        return;
+      }
       const rejection = await options.verifier.verify(request);
       if (rejection) {
         log.status = rejection.status;

@@ -169,6 +169,33 @@ describe('S3 client on the test target', () => {
     expect(sha256(await client.getObject(key('big.bin')))).toBe(sha256(body));
   });
 
+  it('streams an upload with its Content-Length (streamUploads); a chunked one gets 411', async () => {
+    const body = new Uint8Array(3 * 1024 * 1024 + 17);
+    for (let i = 0; i < body.length; i += 512) body[i] = (i / 512) % 253;
+    await target.client({ streamUploads: true }).putObject(key('streamed.bin'), body, {
+      createOnly: true,
+    });
+    expect(sha256(await target.client().getObject(key('streamed.bin')))).toBe(sha256(body));
+
+    // The same body as a stream without a length goes chunked, as Deno's fetch sends it.
+    const { config } = target;
+    const signer = new AwsClient({ ...config, service: 's3', region: config.region, retries: 0 });
+    const url = `${config.endpoint}/${config.bucket}/${encodeURIComponent(key('chunked.bin'))}`;
+    const signed = await signer.sign(url, {
+      method: 'PUT',
+      headers: { 'x-amz-content-sha256': sha256(body) },
+    });
+    const response = await fetch(signed.url, {
+      method: 'PUT',
+      headers: signed.headers,
+      body: new Blob([body]).stream(),
+      duplex: 'half',
+    } as RequestInit);
+    expect(response.status).toBe(411);
+    expect(await response.text()).toContain('MissingContentLength');
+    expect(await target.client().headObject(key('chunked.bin'))).toBeUndefined();
+  });
+
   it('checks a connection, and names the failing step and S3 code', async () => {
     expect(await target.client().checkConnection(target.prefix)).toMatchObject({ ok: true });
     const denied = await target

@@ -16,6 +16,7 @@ declare const Bun: {
 await runServer({
   ...entryOptions(process.argv.slice(2)),
   openStore: openSqliteStore,
+  s3Client: { streamUploads: true }, // Node's and Bun's fetch send its Content-Length
   serve: async (fetch, port, hostname) => {
     const server = Bun.serve({ fetch, port, hostname });
     return {

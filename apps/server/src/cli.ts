@@ -42,6 +42,7 @@ async function withHost<T>(
     dataDir: flags.data,
     configPath: flags.config,
     openStore: openSqliteStore,
+    s3Client: { streamUploads: true }, // Node's and Bun's fetch send its Content-Length
   });
   try {
     return await fn(host);

@@ -9,6 +9,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSy
 import { join, resolve } from 'node:path';
 import { loadZstd } from '@aperture-export/codec';
 import type { CaptureStore, Logger } from '@aperture-export/core';
+import type { S3ClientOptions } from '@aperture-export/s3';
 import { createApp } from './app.ts';
 import { ApertureService, type ConfigSource } from './service.ts';
 
@@ -18,6 +19,8 @@ export interface HostOptions {
   /** Default ./aperture.hujson */
   configPath?: string;
   openStore: (path: string) => CaptureStore;
+  /** How the runtime's S3 clients send; see S3ClientOptions.streamUploads. */
+  s3Client?: S3ClientOptions;
   env?: Record<string, string | undefined>;
 }
 
@@ -76,6 +79,7 @@ export async function openHost(options: HostOptions): Promise<Host> {
     store: options.openStore(join(dataDir, 'captures.sqlite')),
     configSource: fileConfigSource(configPath),
     zstd: await loadZstd(),
+    s3Client: options.s3Client,
     env,
     log: stderrLogger,
   });

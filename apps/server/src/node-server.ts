@@ -12,6 +12,7 @@ export function startNodeServer(options: {
   return runServer({
     ...options,
     openStore: openSqliteStore,
+    s3Client: { streamUploads: true }, // Node's and Bun's fetch send its Content-Length
     serve: (fetch, port, hostname) =>
       new Promise((resolve) => {
         const server = serve({ fetch, port, hostname }, (info) => {

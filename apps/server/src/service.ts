@@ -18,7 +18,7 @@ import {
   RetentionWorker,
   type S3ExporterConfig,
 } from '@aperture-export/core';
-import { S3Client } from '@aperture-export/s3';
+import { S3Client, type S3ClientOptions } from '@aperture-export/s3';
 
 /** Where the config text lives (a file on servers). */
 export interface ConfigSource {
@@ -32,6 +32,8 @@ export interface ServiceOptions {
   zstd: ZstdEngine;
   env?: Record<string, string | undefined>;
   log?: Logger;
+  /** How this runtime's S3 clients send (`streamUploads` where its fetch allows it). */
+  s3Client?: S3ClientOptions;
   /** Test seam: S3 clients for a config. */
   objectStoreFor?: (config: S3ExporterConfig) => S3Client;
 }
@@ -42,14 +44,17 @@ export type ConfigUpdate =
 
 const SECRET_FIELDS = ['access_key_id', 'access_secret'] as const;
 
-export function s3ClientFor(config: S3ExporterConfig): S3Client {
-  return new S3Client({
-    endpoint: config.endpoint,
-    bucket: config.bucket_name,
-    region: config.region,
-    accessKeyId: config.access_key_id,
-    secretAccessKey: config.access_secret,
-  });
+export function s3ClientFor(config: S3ExporterConfig, options?: S3ClientOptions): S3Client {
+  return new S3Client(
+    {
+      endpoint: config.endpoint,
+      bucket: config.bucket_name,
+      region: config.region,
+      accessKeyId: config.access_key_id,
+      secretAccessKey: config.access_secret,
+    },
+    options,
+  );
 }
 
 /** Counters for /metrics that are not in the store. */
@@ -128,7 +133,8 @@ export class ApertureService {
     const key = JSON.stringify(config);
     let client = this.#clients.get(key);
     if (!client) {
-      client = (this.#options.objectStoreFor ?? s3ClientFor)(config);
+      client =
+        this.#options.objectStoreFor?.(config) ?? s3ClientFor(config, this.#options.s3Client);
       this.#clients.clear();
       this.#clients.set(key, client);
     }
@@ -235,7 +241,7 @@ export class ApertureService {
         errors: [{ path: 'exporters.s3.bucket_name', message: 'is not set' }],
       };
     }
-    const check = await s3ClientFor(s3).checkConnection(s3.prefix);
+    const check = await s3ClientFor(s3, this.#options.s3Client).checkConnection(s3.prefix);
     if (check.ok) return { ok: true as const, bucket: s3.bucket_name, prefix: s3.prefix };
     return {
       ok: false as const,

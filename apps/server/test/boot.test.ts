@@ -1,12 +1,15 @@
 /**
- * The server boots and answers on each runtime's own entry: /healthz, and one capture ingested
- * over HTTP and read back through the admin API.
+ * The server boots and answers on each runtime's own entry: /healthz, one capture ingested over
+ * HTTP and read back through the admin API, then exported on demand to the S3 test target
+ * (each runtime's fetch sends the upload its own way: see S3ClientOptions.streamUploads).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, it } from 'vitest';
-import { expectServes, type ServerProcess, startServer, TSX_LOADER } from './helpers.ts';
+import { decodeExportFile } from '@aperture-export/codec';
+import { type S3Target, startS3Target } from '@aperture-export/testcontainers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectServes, type ServerProcess, startServer, TOKENS, TSX_LOADER } from './helpers.ts';
 
 const root = new URL('../../../', import.meta.url).pathname;
 const bin = (name: string) => join(root, 'node_modules/.bin', name);
@@ -17,14 +20,37 @@ const entries = {
 };
 const scratch = mkdtempSync(join(tmpdir(), 'boot-test-'));
 const servers: ServerProcess[] = [];
-afterAll(() => {
+let target: S3Target;
+beforeAll(async () => {
+  target = await startS3Target();
+});
+afterAll(async () => {
   for (const server of servers) server.stop();
+  await target?.stop();
   rmSync(scratch, { recursive: true, force: true });
 });
 
 describe.each(Object.keys(entries) as Array<keyof typeof entries>)('server on %s', (runtime) => {
-  it('answers /healthz and ingests a capture', async () => {
+  it('answers /healthz, ingests a capture and exports it to S3', async () => {
     const dir = join(scratch, runtime);
+    const prefix = `${target.prefix}/boot-${runtime}`;
+    const { config } = target;
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(
+      join(dir, 'aperture.hujson'),
+      JSON.stringify({
+        exporters: {
+          s3: {
+            endpoint: config.endpoint,
+            bucket_name: config.bucket,
+            region: config.region,
+            access_key_id: config.accessKeyId,
+            access_secret: config.secretAccessKey,
+            prefix,
+          },
+        },
+      }),
+    );
     const server = startServer(
       [
         ...entries[runtime],
@@ -33,6 +59,19 @@ describe.each(Object.keys(entries) as Array<keyof typeof entries>)('server on %s
       root,
     );
     servers.push(server);
-    await expectServes(await server.url);
+    const url = await server.url;
+    await expectServes(url);
+
+    const run = await fetch(`${url}/api/export/run`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKENS.admin}` },
+    });
+    expect(await run.json()).toMatchObject({ files: 1, records: 1 });
+    const client = target.client();
+    const keys = [];
+    for await (const object of client.listAllObjects(`${prefix}/`)) keys.push(object.key);
+    expect(keys).toHaveLength(1);
+    const records = await decodeExportFile(await client.getObject(keys[0]!));
+    expect(records.map((record) => record.id)).toEqual([1]);
   });
 });

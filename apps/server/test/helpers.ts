@@ -9,7 +9,7 @@ import { makeRecords } from '../../../packages/codec/test/fixtures.ts';
 export const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 /** The tokens test servers run with. */
-const TOKENS = { admin: 'test-admin', ingest: 'test-ingest' };
+export const TOKENS = { admin: 'test-admin', ingest: 'test-ingest' };
 
 export interface ServerProcess {
   /** Resolves with the server's URL once it says where it listens; rejects if it exits first. */

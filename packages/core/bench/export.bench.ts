@@ -1,13 +1,15 @@
 /**
  * Export benchmark: realistic captures from the SQLite store to the strict local S3, in a child
- * process whose peak RSS is measured; beside it, the zstd CLI at -3 on the same CBOR bytes.
+ * process (export-child.ts) whose peak RSS is measured; beside it, the zstd CLI at -3 on the
+ * same CBOR bytes.
  *
  *   node --import tsx bench/export.bench.ts [--records 100000] [--budget-mib 64] [--limit 10000]
  *        [--runtimes node,bun,bun:wasm,deno,deno:wasm]
  *
  * The store is filled once; each run's exporter gets its own copy of it, so each exports the
  * same records. A run is `runtime[:engine]`: without an engine, the runtime's default (Node 20:
- * WASM zstd; Bun and Deno: native zstd).
+ * WASM zstd; Bun and Deno: native zstd). Node runs the child bundled by esbuild, as `pnpm start`
+ * runs the server (no TypeScript loader in the measured process); Bun and Deno run TypeScript.
  * MB are 10^6 bytes of CBOR (the records as exported, before compression) per second.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -24,88 +26,67 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LOCAL_CREDENTIALS, startLocalS3 } from '@aperture-export/testcontainers';
+import { build } from 'esbuild';
 import { makeRecord, seededRandom } from '../../codec/test/fixtures.ts';
-import { DEFAULT_CONFIG, Exporter } from '../src/index.ts';
+import { openSqliteStore } from '../src/store/sqlite-node.ts';
+import type { ChildInput, ChildResult } from './export-child.ts';
+
+const childSource = new URL('export-child.ts', import.meta.url).pathname;
+const bin = (name: string) =>
+  new URL(`../../../node_modules/.bin/${name}`, import.meta.url).pathname;
+
+/** The child as one JavaScript file for Node, with the same externals as `pnpm build`. */
+async function bundleChild(): Promise<string> {
+  const outfile = new URL('dist/export-child.mjs', import.meta.url).pathname;
+  await build({
+    entryPoints: [childSource],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    // The Bun and Deno stores are never loaded on Node.
+    external: [
+      'better-sqlite3',
+      '@bokuweb/zstd-wasm',
+      'cbor-x',
+      '*/sqlite-bun.ts',
+      '*/sqlite-deno.ts',
+    ],
+    logLevel: 'warning',
+  });
+  return outfile;
+}
+
+/** The command that runs the child on a runtime. */
+function childCommand(runtime: string, nodeBundle: string): string[] {
+  if (runtime === 'bun') return [bin('bun'), childSource];
+  if (runtime === 'deno') return [bin('deno'), 'run', '-A', childSource];
+  if (runtime === 'node') return [process.execPath, nodeBundle];
+  throw new Error(`unknown runtime "${runtime}" (node, bun or deno)`);
+}
+
+function runChild(command: string[], input: ChildInput): Promise<ChildResult> {
+  return new Promise((resolve, reject) => {
+    const measured = spawn(command[0]!, [...command.slice(1), JSON.stringify(input)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let stdout = '';
+    measured.stdout.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    measured.on('exit', (code) =>
+      code === 0
+        ? resolve(JSON.parse(stdout.trim().split('\n').pop()!))
+        : reject(new Error(`${command.join(' ')} exited ${code}`)),
+    );
+  });
+}
 
 const arg = (name: string, fallback: number) => {
   const at = process.argv.indexOf(`--${name}`);
   return at > 0 ? Number(process.argv[at + 1]) : fallback;
 };
-
-/** Peak resident set of this process so far, in MB (Linux VmHWM). */
-const peakRssMb = () =>
-  Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]) / 1024;
-
-interface ChildInput {
-  db: string;
-  endpoint: string;
-  prefix: string;
-  limit: number;
-  budgetBytes: number;
-  engine: 'auto' | 'native' | 'wasm';
-}
-
-/** The SQLite store of the runtime this process runs on. */
-async function openStore(path: string) {
-  if ('Bun' in globalThis)
-    return (await import('../src/store/sqlite-bun.ts')).openSqliteStore(path);
-  if ('Deno' in globalThis)
-    return (await import('../src/store/sqlite-deno.ts')).openSqliteStore(path);
-  return (await import('../src/store/sqlite-node.ts')).openSqliteStore(path);
-}
-
-const runtimeName = () =>
-  'Bun' in globalThis
-    ? `Bun ${process.versions.bun}`
-    : 'Deno' in globalThis
-      ? `Deno ${process.versions.deno}`
-      : `Node ${process.versions.node}`;
-
-/** The measured process: one exporter cycle that drains the store. */
-async function child(input: ChildInput): Promise<void> {
-  const { loadZstd } = await import('@aperture-export/codec');
-  const { S3Client } = await import('@aperture-export/s3');
-  const store = await openStore(input.db);
-  const zstd = await loadZstd(input.engine);
-  const client = new S3Client({ ...LOCAL_CREDENTIALS, endpoint: input.endpoint });
-  const config = {
-    ...DEFAULT_CONFIG.exporters.s3,
-    endpoint: input.endpoint,
-    bucket_name: LOCAL_CREDENTIALS.bucket,
-    region: LOCAL_CREDENTIALS.region,
-    access_key_id: LOCAL_CREDENTIALS.accessKeyId,
-    access_secret: LOCAL_CREDENTIALS.secretAccessKey,
-    prefix: input.prefix,
-    limit: input.limit,
-    max_file_bytes: input.budgetBytes,
-  };
-  const exporter = new Exporter({
-    store,
-    config: () => config,
-    objectStore: () => client,
-    zstd,
-    log: (level, message) => {
-      if (level !== 'info') console.error(`${runtimeName()} exporter ${level}: ${message}`);
-    },
-  });
-  const rssBefore = peakRssMb();
-  const started = performance.now();
-  const result = await exporter.runNow();
-  const seconds = (performance.now() - started) / 1000;
-  if (result.error) throw new Error(`export failed: ${result.error.message}`);
-  const totals = await store.exportTotals();
-  await store.close();
-  console.log(
-    JSON.stringify({
-      runtime: runtimeName(),
-      engine: zstd.name,
-      seconds,
-      rssBefore,
-      peakRss: peakRssMb(),
-      ...totals,
-    }),
-  );
-}
 
 async function main(): Promise<void> {
   const records = arg('records', 100_000);
@@ -121,7 +102,7 @@ async function main(): Promise<void> {
   const s3 = await startLocalS3(LOCAL_CREDENTIALS);
   try {
     // Ingest, as the server would: batches of 500 captures.
-    const store = await openStore(db);
+    const store = await openSqliteStore(db);
     const random = seededRandom(11);
     const ingestStarted = performance.now();
     for (let i = 0; i < records; i += 500) {
@@ -135,45 +116,22 @@ async function main(): Promise<void> {
     const ingestSeconds = (performance.now() - ingestStarted) / 1000;
     await store.close();
 
-    const results = [];
-    for (const run of runs) {
+    const nodeBundle = runs.some((run) => run.startsWith('node')) ? await bundleChild() : '';
+    const results: ChildResult[] = [];
+    for (const [index, run] of runs.entries()) {
       const [runtime, engine = 'auto'] = run.split(':') as [string, ChildInput['engine']?];
-      const copy = join(scratch, `export-${runtime}-${engine}.sqlite`);
+      const copy = join(scratch, `export-${index}.sqlite`);
       copyFileSync(db, copy);
-      const input: ChildInput = {
+      const result = await runChild(childCommand(runtime, nodeBundle), {
         db: copy,
         endpoint: s3.endpoint,
-        prefix: `bench-${runtime}-${engine}`,
+        // One prefix per run: repeated runs must not find each other's keys taken.
+        prefix: `bench-${index + 1}-${runtime}-${engine}`,
         limit,
         budgetBytes: budgetMib * 1024 * 1024,
         engine,
-      };
-      const self = process.argv[1]!;
-      const bin = (name: string) =>
-        new URL(`../../../node_modules/.bin/${name}`, import.meta.url).pathname;
-      const command =
-        runtime === 'bun'
-          ? [bin('bun'), self]
-          : runtime === 'deno'
-            ? [bin('deno'), 'run', '-A', self]
-            : [process.execPath, ...process.execArgv, self];
-      const output = await new Promise<string>((resolve, reject) => {
-        const measured = spawn(
-          command[0]!,
-          [...command.slice(1), '--child', JSON.stringify(input)],
-          {
-            stdio: ['ignore', 'pipe', 'inherit'],
-          },
-        );
-        let stdout = '';
-        measured.stdout.on('data', (chunk) => {
-          stdout += chunk;
-        });
-        measured.on('exit', (code) =>
-          code === 0 ? resolve(stdout) : reject(new Error(`${runtime} child exited ${code}`)),
-        );
+        credentials: LOCAL_CREDENTIALS,
       });
-      const result = JSON.parse(output.trim().split('\n').pop()!);
       console.error(`${run}: ${JSON.stringify(result)}`);
       results.push(result);
       rmSync(copy, { force: true });
@@ -207,14 +165,16 @@ async function main(): Promise<void> {
         `file budget ${budgetMib} MiB, limit ${limit} records\n`,
     );
     console.log(
-      '| runtime | engine | files | export MB/s | zstd -3 CLI MB/s | ratio | RSS before MB | peak RSS MB | RSS target MB |',
+      '| runtime | engine | files | export MB/s | zstd -3 CLI MB/s | ratio | read / compress / upload s | RSS before MB | peak RSS MB | RSS target MB |',
     );
-    console.log('|---|---|---|---|---|---|---|---|---|');
+    console.log('|---|---|---|---|---|---|---|---|---|---|');
     for (const run of results) {
       const exportMbps = mb(run.cborBytes) / run.seconds;
+      const { read, compress, upload } = run.stages;
       console.log(
         `| ${run.runtime} | ${run.engine} | ${run.files} | ${exportMbps.toFixed(0)} | ${cliMbps.toFixed(0)} | ` +
-          `${(exportMbps / cliMbps).toFixed(2)}x | ${run.rssBefore.toFixed(0)} | ${run.peakRss.toFixed(0)} | ` +
+          `${(exportMbps / cliMbps).toFixed(2)}x | ${[read, compress, upload].map((s) => s.toFixed(1)).join(' / ')} | ` +
+          `${run.rssBefore.toFixed(0)} | ${run.peakRss.toFixed(0)} | ` +
           `< ${(3 * budgetMib * 1.048576 + 100).toFixed(0)} |`,
       );
       if (run.cborBytes !== cborBytes)
@@ -228,6 +188,4 @@ async function main(): Promise<void> {
   }
 }
 
-const childAt = process.argv.indexOf('--child');
-if (childAt > 0) await child(JSON.parse(process.argv[childAt + 1]!) as ChildInput);
-else await main();
+await main();

@@ -232,9 +232,10 @@ export class Exporter {
     objects: ObjectStore,
   ): Promise<number> {
     let claim = initial;
-    const file = await this.#file(claim);
+    let file = await this.#file(claim);
     if (claim.prefix !== config.prefix) {
       // The prefix changed since this claim was made: finish it where it was, if it got there.
+      file = file.slice(); // #alreadyUploaded uses the engine, which may reuse a lent frame
       if (await this.#alreadyUploaded(objects, claim))
         return this.#complete(claim, file.byteLength);
       claim = await this.#rekey(claim, config.prefix);
@@ -250,6 +251,7 @@ export class Exporter {
       } catch (error) {
         if (!(error instanceof S3Error && error.code === 'PreconditionFailed')) throw error;
         // The key exists: our own earlier upload of this claim, or someone else's file.
+        file = file.slice(); // as above: the engine is about to be used again
         if (await this.#alreadyUploaded(objects, claim))
           return this.#complete(claim, file.byteLength);
         this.#log(
@@ -330,7 +332,8 @@ export class Exporter {
   }
 
   /**
-   * The claim's export file: its records' CBOR compressed into one frame. The engine takes the
+   * The claim's export file: its records' CBOR compressed into one frame (possibly lent by the
+   * engine: valid until the engine's next call). The engine takes the
    * records as the store reads them; where streaming proved unreliable (native zstd on Deno
    * has ended frames early), they are joined in one reused buffer and compressed whole.
    */

@@ -18,6 +18,10 @@ export interface ZstdEngine {
    * Compresses `totalBytes` arriving in chunks into one frame that declares its size, without
    * the caller joining them first: native zstd streams them; the WASM engine copies each chunk
    * straight into its heap, where it holds the input once.
+   *
+   * The frame may be a view of the engine's own memory (the WASM engine's heap), valid only
+   * until the engine's next call: use it, or copy it, before calling the engine again. An
+   * exporter uploads each file before compressing the next, so no file is copied twice.
    */
   compressStream(
     chunks: AsyncIterable<Uint8Array>,

@@ -2,7 +2,8 @@
  * The universal zstd engine: the zstd build that @bokuweb/zstd-wasm ships, run through our own
  * small glue rather than the package's functions. The glue lets a caller write its input
  * straight into the WebAssembly heap chunk by chunk (compressStream), so a file's content is
- * held once, inside the heap, instead of once in JavaScript and again in the heap.
+ * held once, inside the heap, instead of once in JavaScript and again in the heap; and the
+ * frame it returns is a view of the heap, not a copy (valid until the engine's next call).
  *
  * The heap grows to the largest input plus output seen and never shrinks.
  */
@@ -38,12 +39,25 @@ interface ZstdExports {
 const MAX_HEAP_BYTES = 2 ** 31;
 const WASM_PAGE = 65536;
 
-let loaded: Promise<ZstdExports> | undefined;
+/** The compiled module, shared; every engine gets its own instance and heap. */
+let compiled: Promise<WebAssembly.Module> | undefined;
 
+/**
+ * A WASM zstd engine with a heap of its own, so that the frame compressStream returns (a view
+ * of that heap) is touched by nobody but its caller.
+ */
 export async function createWasmZstd(): Promise<ZstdEngine> {
-  loaded ??= instantiate();
-  const zstd = await loaded;
+  compiled ??= wasmBytes().then((bytes) => WebAssembly.compile(bytes));
+  const zstd = await instantiate(await compiled);
   const heap = () => new Uint8Array(zstd.memory.buffer);
+  /** The output compressStream last returned: freed at the engine's next call. */
+  let lent = 0;
+  const reclaim = () => {
+    if (lent !== 0) zstd.free(lent);
+    lent = 0;
+  };
+  /** An input that is the lent frame itself, handed back in, is copied out before reclaiming. */
+  const own = (data: Uint8Array) => (data.buffer === zstd.memory.buffer ? data.slice() : data);
 
   /** malloc that fails loudly: 0 means the 2 GiB heap is full. */
   const allocate = (size: number, what: string) => {
@@ -53,32 +67,42 @@ export async function createWasmZstd(): Promise<ZstdEngine> {
     return pointer;
   };
 
-  /** Compresses `size` bytes already at `src` in the heap into one frame copied out. */
-  const compressAt = (src: number, size: number, level: number) => {
+  /**
+   * Compresses `size` bytes already at `src` in the heap into one frame: copied out, or left
+   * in the heap (lent) and returned as a view of it.
+   */
+  const compressAt = (src: number, size: number, level: number, lend: boolean) => {
     const capacity = zstd.compressBound(size);
     const dst = allocate(capacity, 'compressed output');
     try {
       const written = zstd.compress(dst, capacity, src, size, level);
       if (zstd.isError(written))
         throw new Error(`zstd (wasm): compression failed (${errorCode(written)})`);
-      return heap().slice(dst, dst + written);
+      if (!lend) return heap().slice(dst, dst + written);
+      lent = dst;
+      return heap().subarray(dst, dst + written);
     } finally {
-      zstd.free(dst);
+      if (lent !== dst) zstd.free(dst);
     }
   };
 
   return {
     name: 'wasm',
-    compress(data, level) {
+    compress(input, level) {
+      const data = own(input);
+      reclaim();
       const src = allocate(data.byteLength, 'input');
       try {
         heap().set(data, src);
-        return compressAt(src, data.byteLength, level);
+        return compressAt(src, data.byteLength, level, false);
       } finally {
         zstd.free(src);
       }
     },
     async compressStream(chunks, totalBytes, level) {
+      // Freed before the input is allocated, so the input can take its place: a lent output
+      // still allocated would push every next file's input higher up the heap.
+      reclaim();
       const src = allocate(totalBytes, 'input');
       try {
         let written = 0;
@@ -93,12 +117,14 @@ export async function createWasmZstd(): Promise<ZstdEngine> {
         if (written !== totalBytes) {
           throw new Error(`expected ${totalBytes} bytes to compress, got ${written}`);
         }
-        return compressAt(src, totalBytes, level);
+        return compressAt(src, totalBytes, level, true);
       } finally {
         zstd.free(src);
       }
     },
-    decompressFrame(frame, decodedBound) {
+    decompressFrame(input, decodedBound) {
+      const frame = own(input);
+      reclaim();
       const capacity = Math.max(decodedBound, 1);
       const src = allocate(frame.byteLength, 'compressed input');
       try {
@@ -122,7 +148,7 @@ export async function createWasmZstd(): Promise<ZstdEngine> {
 /** zstd returns errors as (size_t)-code; this build's size_t is 32 bits. */
 const errorCode = (result: number) => `error ${2 ** 32 - (result >>> 0)}`;
 
-async function instantiate(): Promise<ZstdExports> {
+async function instantiate(module: WebAssembly.Module): Promise<ZstdExports> {
   let memory: WebAssembly.Memory | undefined;
   // What the build imports from its Emscripten runtime: exit/abort, a keep-alive and timer hook
   // it never uses for compression, and heap growth.
@@ -147,9 +173,7 @@ async function instantiate(): Promise<ZstdExports> {
       }
     },
   };
-  const instance = await WebAssembly.instantiate(await WebAssembly.compile(await wasmBytes()), {
-    a: runtime,
-  });
+  const instance = await WebAssembly.instantiate(module, { a: runtime });
   const raw = instance.exports;
   const exports = Object.fromEntries(
     Object.entries(EXPORT_NAMES).map(([name, minified]) => {
