@@ -18,7 +18,6 @@ import {
   copyFileSync,
   mkdtempSync,
   openSync,
-  readFileSync,
   rmSync,
   statSync,
   writeSync,
