@@ -48,6 +48,11 @@ export async function startS3Front(options: S3FrontOptions): Promise<S3Front> {
     const url = req.url ?? '/';
     const log: LoggedRequest = { method, key: keyOf(url), status: 0 };
     requests.push(log);
+    /** Answers with an S3 error, and logs its status. */
+    const refuse = (error: { status: number; code: string; message: string }) => {
+      log.status = error.status;
+      sendS3Error(res, error);
+    };
     try {
       const body = await readBody(req);
       const fault = faults.next(method);
@@ -59,19 +64,13 @@ export async function startS3Front(options: S3FrontOptions): Promise<S3Front> {
       }
       if (fault?.kind === 'delay') await new Promise((resolve) => setTimeout(resolve, fault.ms));
       if (fault?.kind === 'error') {
-        log.status = fault.status;
-        sendS3Error(res, {
-          status: fault.status,
-          code: fault.code,
-          message: fault.message ?? fault.code,
-        });
+        refuse({ status: fault.status, code: fault.code, message: fault.message ?? fault.code });
         return;
       }
       const request: IncomingS3Request = { method, url, headers: headersOf(req), body };
       if (method === 'PUT' && request.headers['content-length'] === undefined) {
         // As S3 answers a body sent chunked without aws-chunked encoding.
-        log.status = 411;
-        sendS3Error(res, {
+        refuse({
           status: 411,
           code: 'MissingContentLength',
           message: 'You must provide the Content-Length HTTP header.',
@@ -80,15 +79,13 @@ export async function startS3Front(options: S3FrontOptions): Promise<S3Front> {
       }
       const rejection = await options.verifier.verify(request);
       if (rejection) {
-        log.status = rejection.status;
-        sendS3Error(res, rejection);
+        refuse(rejection);
         return;
       }
       const forward = async () => {
         if (method === 'PUT' && options.enforceCreateOnly && isCreateOnly(request.headers)) {
           if (!(await options.enforceCreateOnly(request))) {
-            log.status = 412;
-            sendS3Error(res, {
+            refuse({
               status: 412,
               code: 'PreconditionFailed',
               message: 'At least one of the pre-conditions you specified did not hold',

@@ -233,9 +233,15 @@ export class Exporter {
   ): Promise<number> {
     let claim = initial;
     let file = await this.#file(claim);
+    // #alreadyUploaded uses the engine, which may then reuse a lent frame: keep a copy first.
+    let copied = false;
+    const keepFile = () => {
+      if (!copied) file = file.slice();
+      copied = true;
+    };
     if (claim.prefix !== config.prefix) {
       // The prefix changed since this claim was made: finish it where it was, if it got there.
-      file = file.slice(); // #alreadyUploaded uses the engine, which may reuse a lent frame
+      keepFile();
       if (await this.#alreadyUploaded(objects, claim))
         return this.#complete(claim, file.byteLength);
       claim = await this.#rekey(claim, config.prefix);
@@ -251,7 +257,7 @@ export class Exporter {
       } catch (error) {
         if (!(error instanceof S3Error && error.code === 'PreconditionFailed')) throw error;
         // The key exists: our own earlier upload of this claim, or someone else's file.
-        file = file.slice(); // as above: the engine is about to be used again
+        keepFile();
         if (await this.#alreadyUploaded(objects, claim))
           return this.#complete(claim, file.byteLength);
         this.#log(
