@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  createThreadedZstd,
   decodeExportFile,
   encodeExportFile,
   encodeRecord,
@@ -41,6 +42,28 @@ export function codecSmokeTests(test: Test): void {
 
   test('picks the native zstd engine automatically', async () => {
     assert.equal((await loadZstd()).name, 'native');
+  });
+
+  test('the WASM engine compresses on threads of its own, and idle threads are closed', async () => {
+    const threaded = await createThreadedZstd({ threads: 2 });
+    assert.ok(threaded, 'this runtime starts threads through node:worker_threads');
+    try {
+      const wasm = await loadZstd('wasm');
+      const inputs = [10, 20, 30].map((n) => encodeRecords(makeRecords(n)));
+      const frames = await Promise.all(
+        inputs.map((input) => {
+          async function* one() {
+            yield input;
+          }
+          return threaded.compressStream(one(), input.byteLength, 3);
+        }),
+      );
+      frames.forEach((frame, i) => {
+        assert.equal(toHex(frame), toHex(wasm.compress(inputs[i]!, 3)));
+      });
+    } finally {
+      await threaded.close();
+    }
   });
 
   test('native and WASM engines write one sized frame and read each other', async () => {

@@ -7,7 +7,12 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { loadZstd } from '@aperture-export/codec';
+import {
+  DEFAULT_ZSTD_THREADS,
+  loadZstd,
+  type ZstdEngine,
+  type ZstdPreference,
+} from '@aperture-export/codec';
 import type { CaptureStore, Logger } from '@aperture-export/core';
 import type { S3ClientOptions } from '@aperture-export/s3';
 import { createApp } from './app.ts';
@@ -62,6 +67,30 @@ function token(
   return { value: readFileSync(path, 'utf8').trim(), source: path };
 }
 
+const MAX_ZSTD_THREADS = 64;
+const ZSTD_ENGINES = ['auto', 'native', 'wasm'] as const;
+
+/**
+ * The zstd engine, from APERTURE_ZSTD_ENGINE (auto: the runtime's native zstd where it has
+ * one, else WebAssembly; native; wasm) and APERTURE_ZSTD_THREADS (threads the WASM engine
+ * compresses on, default 2; 0 compresses on the main thread).
+ */
+export async function zstdFromEnv(env: Record<string, string | undefined>): Promise<ZstdEngine> {
+  const engine = env.APERTURE_ZSTD_ENGINE?.trim() || 'auto';
+  if (!(ZSTD_ENGINES as readonly string[]).includes(engine)) {
+    throw new Error(
+      `APERTURE_ZSTD_ENGINE: must be one of ${ZSTD_ENGINES.join(', ')}, got "${engine}"`,
+    );
+  }
+  const threads = env.APERTURE_ZSTD_THREADS?.trim() || String(DEFAULT_ZSTD_THREADS);
+  if (!/^\d+$/.test(threads) || Number(threads) > MAX_ZSTD_THREADS) {
+    throw new Error(
+      `APERTURE_ZSTD_THREADS: must be a whole number from 0 to ${MAX_ZSTD_THREADS}, got "${threads}"`,
+    );
+  }
+  return loadZstd(engine as ZstdPreference, { wasmThreads: Number(threads) });
+}
+
 export interface Host {
   service: ApertureService;
   adminToken: { value: string; source: string };
@@ -78,7 +107,7 @@ export async function openHost(options: HostOptions): Promise<Host> {
   const { service, warnings } = await ApertureService.open({
     store: options.openStore(join(dataDir, 'captures.sqlite')),
     configSource: fileConfigSource(configPath),
-    zstd: await loadZstd(),
+    zstd: await zstdFromEnv(env),
     s3Client: options.s3Client,
     env,
     log: stderrLogger,

@@ -118,6 +118,7 @@ describe.each(Object.keys(commands) as Array<keyof typeof commands>)(
               access_key_id: 'env:TEST_S3_KEY',
               access_secret: 'env:TEST_S3_SECRET',
               prefix,
+              limit: 5,
             },
           },
           database: { retention: { duration: '0', require_export: true } },
@@ -126,6 +127,9 @@ describe.each(Object.keys(commands) as Array<keyof typeof commands>)(
       const env = {
         TEST_S3_KEY: target.config.accessKeyId,
         TEST_S3_SECRET: target.config.secretAccessKey,
+        // Three files: the bundle compresses them on its default two threads, the next ones
+        // while one uploads; the source, on its main thread, one after the other.
+        ...(mode === 'source' ? { APERTURE_ZSTD_THREADS: '0' } : {}),
       };
       const records = makeRecords(15, 9);
       writeFileSync(join(dir, 'captures.ndjson'), ndjson(records));
@@ -136,8 +140,8 @@ describe.each(Object.keys(commands) as Array<keyof typeof commands>)(
 
       const exported = await aperture(['export', '--once', '--data', data], { env });
       expect(exported.code, exported.stderr).toBe(0);
-      expect(exported.stderr).toContain('"message":"exported 15 records to');
-      expect(JSON.parse(exported.stdout)).toMatchObject({ files: 1, records: 15 });
+      expect(exported.stderr).toContain('"message":"exported 5 records to');
+      expect(JSON.parse(exported.stdout)).toMatchObject({ files: 3, records: 15 });
 
       const status = JSON.parse((await aperture(['status', '--data', data], { env })).stdout);
       expect(status).toMatchObject({
@@ -148,13 +152,18 @@ describe.each(Object.keys(commands) as Array<keyof typeof commands>)(
       const keys = [];
       for await (const object of target.client().listAllObjects(`${prefix}/`))
         keys.push(object.key);
-      expect(keys).toHaveLength(1);
-      const read = await aperture(['read', `s3://${target.config.bucket}/${keys[0]}`], { env });
-      expect(read.code).toBe(0);
-      const lines = read.stdout
-        .trim()
-        .split('\n')
-        .map((line) => JSON.parse(line));
+      expect(keys).toHaveLength(3);
+      const lines = [];
+      for (const key of keys.sort()) {
+        const read = await aperture(['read', `s3://${target.config.bucket}/${key}`], { env });
+        expect(read.code).toBe(0);
+        lines.push(
+          ...read.stdout
+            .trim()
+            .split('\n')
+            .map((line) => JSON.parse(line)),
+        );
+      }
       expect(lines).toEqual(JSON.parse(JSON.stringify(records.map(recordToJson))));
 
       const purge = await aperture(['purge', '--once', '--data', data], { env });
@@ -209,6 +218,16 @@ describe.each(Object.keys(commands) as Array<keyof typeof commands>)(
       ] as const) {
         const result = await aperture([...args]);
         expect(result.stderr).toBe(message);
+        expect(result.code).not.toBe(0);
+      }
+      for (const [env, message] of [
+        [{ APERTURE_ZSTD_THREADS: 'two' }, 'must be a whole number from 0 to 64, got "two"'],
+        [{ APERTURE_ZSTD_ENGINE: 'fast' }, 'must be one of auto, native, wasm, got "fast"'],
+      ] as const) {
+        const result = await aperture(['status', '--data', data, '--config', 'none.hujson'], {
+          env,
+        });
+        expect(result.stderr).toBe(`aperture: ${Object.keys(env)[0]}: ${message}\n`);
         expect(result.code).not.toBe(0);
       }
     });

@@ -47,8 +47,15 @@ export {
   validateExportRecord,
 } from './record.ts';
 export {
+  type CompressionThread,
+  createThreadedZstd,
+  DEFAULT_ZSTD_THREADS,
+  type LoadZstdOptions,
   loadZstd,
+  type SpawnThread,
   splitFrames,
+  type ThreadedZstd,
+  type ThreadedZstdOptions,
   withContentSize,
   type ZstdEngine,
   ZstdFormatError,

@@ -17,6 +17,8 @@ export interface ChildInput {
   limit: number;
   budgetBytes: number;
   engine: 'auto' | 'native' | 'wasm';
+  /** Threads for the WASM engine (0: on the exporter's thread), as APERTURE_ZSTD_THREADS. */
+  wasmThreads: number;
   credentials: { bucket: string; region: string; accessKeyId: string; secretAccessKey: string };
 }
 
@@ -28,6 +30,10 @@ export interface ChildResult {
   stages: Stages;
   rssBefore: number;
   peakRss: number;
+  /** The longest the process's event loop was blocked during the export (ingestion waits that long). */
+  maxStallMs: number;
+  /** CPU seconds of the export, all of the process's threads (user + system). */
+  cpuSeconds: number;
   files: number;
   records: number;
   bytes: number;
@@ -44,6 +50,11 @@ interface Stages {
 /** Peak resident set of this process so far, in MB (Linux VmHWM). */
 const peakRssMb = () =>
   Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]) / 1024;
+
+const cpuSince = (before: { user: number; system: number }) => {
+  const { user, system } = process.cpuUsage(before);
+  return (user + system) / 1e6;
+};
 
 /** The SQLite store of the runtime this process runs on. */
 async function openStore(path: string): Promise<CaptureStore> {
@@ -99,7 +110,7 @@ function timeStages(store: CaptureStore, zstd: ZstdEngine, client: S3Client): St
 
 async function child(input: ChildInput): Promise<void> {
   const store = await openStore(input.db);
-  const zstd = await loadZstd(input.engine);
+  const zstd = await loadZstd(input.engine, { wasmThreads: input.wasmThreads });
   const { credentials } = input;
   const client = new S3Client(
     { ...credentials, endpoint: input.endpoint },
@@ -128,19 +139,31 @@ async function child(input: ChildInput): Promise<void> {
     },
   });
   const rssBefore = peakRssMb();
+  const cpuBefore = process.cpuUsage();
+  // A timer every 5 ms: any longer gap is time the event loop (and an ingest request) waited.
+  let maxStallMs = 0;
+  let tick = performance.now();
+  const watch = setInterval(() => {
+    const now = performance.now();
+    maxStallMs = Math.max(maxStallMs, now - tick - 5);
+    tick = now;
+  }, 5);
   const started = performance.now();
   const result = await exporter.runNow();
   const seconds = (performance.now() - started) / 1000;
+  clearInterval(watch);
   if (result.error) throw new Error(`export failed: ${result.error.message}`);
   const totals = await store.exportTotals();
   await store.close();
   const output: ChildResult = {
     runtime: runtimeName(),
-    engine: zstd.name,
+    engine: zstd.threads > 0 ? `${zstd.name} (${zstd.threads} threads)` : zstd.name,
     seconds,
     stages,
     rssBefore,
     peakRss: peakRssMb(),
+    cpuSeconds: cpuSince(cpuBefore),
+    maxStallMs,
     ...totals,
   };
   console.log(JSON.stringify(output));

@@ -3,12 +3,14 @@
  * process (export-child.ts) whose peak RSS is measured; beside it, the zstd CLI at -3 on the
  * same CBOR bytes.
  *
- *   node --import tsx bench/export.bench.ts [--records 100000] [--budget-mib 64] [--limit 10000]
- *        [--runtimes node,bun,bun:wasm,deno,deno:wasm]
+ *   node --import tsx bench/export.bench.ts [--records 100000] [--budget-mib 64]
+ *        [--limits 10000,1000] [--runtimes node,node:wasm:0,bun,bun:wasm,deno,deno:wasm]
  *
  * The store is filled once; each run's exporter gets its own copy of it, so each exports the
- * same records. A run is `runtime[:engine]`: without an engine, the runtime's default (Node 20:
- * WASM zstd; Bun and Deno: native zstd). Node runs the child bundled by esbuild, as `pnpm start`
+ * same records. Every run goes once per record limit. A run is `runtime[:engine[:threads]]`, as
+ * the server's APERTURE_ZSTD_ENGINE and APERTURE_ZSTD_THREADS: without an engine, the runtime's
+ * default (Node 20: WASM zstd; Bun and Deno: native zstd); the WASM engine compresses on 2
+ * threads unless told otherwise (0: on the exporter's thread). Node runs the child bundled by esbuild, as `pnpm start`
  * runs the server (no TypeScript loader in the measured process); Bun and Deno run TypeScript.
  * MB are 10^6 bytes of CBOR (the records as exported, before compression) per second.
  */
@@ -24,6 +26,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DEFAULT_ZSTD_THREADS } from '@aperture-export/codec';
 import { LOCAL_CREDENTIALS, startLocalS3 } from '@aperture-export/testcontainers';
 import { build } from 'esbuild';
 import { makeRecord, seededRandom } from '../../codec/test/fixtures.ts';
@@ -90,10 +93,11 @@ const arg = (name: string, fallback: number) => {
 async function main(): Promise<void> {
   const records = arg('records', 100_000);
   const budgetMib = arg('budget-mib', 64);
-  const limit = arg('limit', 10_000);
+  const limitsAt = process.argv.indexOf('--limits');
+  const limits = (limitsAt > 0 ? process.argv[limitsAt + 1]! : '10000,1000').split(',').map(Number);
   const runtimesAt = process.argv.indexOf('--runtimes');
   const runs = (
-    runtimesAt > 0 ? process.argv[runtimesAt + 1]! : 'node,bun,bun:wasm,deno,deno:wasm'
+    runtimesAt > 0 ? process.argv[runtimesAt + 1]! : 'node,node:wasm:0,bun,bun:wasm,deno,deno:wasm'
   ).split(',');
   const scratch = mkdtempSync(join(tmpdir(), 'export-bench-'));
   const db = join(scratch, 'captures.sqlite');
@@ -116,24 +120,33 @@ async function main(): Promise<void> {
     await store.close();
 
     const nodeBundle = runs.some((run) => run.startsWith('node')) ? await bundleChild() : '';
-    const results: ChildResult[] = [];
-    for (const [index, run] of runs.entries()) {
-      const [runtime, engine = 'auto'] = run.split(':') as [string, ChildInput['engine']?];
-      const copy = join(scratch, `export-${index}.sqlite`);
-      copyFileSync(db, copy);
-      const result = await runChild(childCommand(runtime, nodeBundle), {
-        db: copy,
-        endpoint: s3.endpoint,
-        // One prefix per run: repeated runs must not find each other's keys taken.
-        prefix: `bench-${index + 1}-${runtime}-${engine}`,
-        limit,
-        budgetBytes: budgetMib * 1024 * 1024,
-        engine,
-        credentials: LOCAL_CREDENTIALS,
-      });
-      console.error(`${run}: ${JSON.stringify(result)}`);
-      results.push(result);
-      rmSync(copy, { force: true });
+    const results: Array<ChildResult & { limit: number; s3Cpu: number }> = [];
+    for (const limit of limits) {
+      for (const run of runs) {
+        const [runtime, engine = 'auto', threads = String(DEFAULT_ZSTD_THREADS)] = run.split(
+          ':',
+        ) as [string, ChildInput['engine']?, string?];
+        const index = results.length;
+        const copy = join(scratch, `export-${index}.sqlite`);
+        copyFileSync(db, copy);
+        const s3CpuBefore = process.cpuUsage();
+        const result = await runChild(childCommand(runtime, nodeBundle), {
+          db: copy,
+          endpoint: s3.endpoint,
+          // One prefix per run: repeated runs must not find each other's keys taken.
+          prefix: `bench-${index + 1}-${runtime}-${engine}-${threads}`,
+          limit,
+          budgetBytes: budgetMib * 1024 * 1024,
+          engine,
+          wasmThreads: Number(threads),
+          credentials: LOCAL_CREDENTIALS,
+        });
+        // The local S3 serves from this process: its CPU while the child exported.
+        const s3Cpu = process.cpuUsage(s3CpuBefore);
+        console.error(`${run} limit ${limit}: ${JSON.stringify(result)}`);
+        results.push({ ...result, limit, s3Cpu: (s3Cpu.user + s3Cpu.system) / 1e6 });
+        rmSync(copy, { force: true });
+      }
     }
 
     // The reference: the same CBOR bytes (the stored records, joined) through the zstd CLI.
@@ -161,18 +174,19 @@ async function main(): Promise<void> {
     console.log(
       `\n${records} records (${readBack} read back), ${mb(cborBytes).toFixed(0)} MB of CBOR; ` +
         `ingest on Node ${process.versions.node}: ${ingestSeconds.toFixed(1)} s (${(records / ingestSeconds).toFixed(0)} records/s); ` +
-        `file budget ${budgetMib} MiB, limit ${limit} records\n`,
+        `file budget ${budgetMib} MiB\n`,
     );
     console.log(
-      '| runtime | engine | files | export MB/s | zstd -3 CLI MB/s | ratio | read / compress / upload s | RSS before MB | peak RSS MB | RSS target MB |',
+      '| limit | runtime | engine | files | export MB/s | zstd -3 CLI MB/s | ratio | read / compress / upload s | longest stall ms | CPU s (export / local S3) | RSS before MB | peak RSS MB | RSS target MB |',
     );
-    console.log('|---|---|---|---|---|---|---|---|---|---|');
+    console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
     for (const run of results) {
       const exportMbps = mb(run.cborBytes) / run.seconds;
       const { read, compress, upload } = run.stages;
       console.log(
-        `| ${run.runtime} | ${run.engine} | ${run.files} | ${exportMbps.toFixed(0)} | ${cliMbps.toFixed(0)} | ` +
+        `| ${run.limit} | ${run.runtime} | ${run.engine} | ${run.files} | ${exportMbps.toFixed(0)} | ${cliMbps.toFixed(0)} | ` +
           `${(exportMbps / cliMbps).toFixed(2)}x | ${[read, compress, upload].map((s) => s.toFixed(1)).join(' / ')} | ` +
+          `${run.maxStallMs.toFixed(0)} | ${run.cpuSeconds.toFixed(1)} / ${run.s3Cpu.toFixed(1)} | ` +
           `${run.rssBefore.toFixed(0)} | ${run.peakRss.toFixed(0)} | ` +
           `< ${(3 * budgetMib * 1.048576 + 100).toFixed(0)} |`,
       );

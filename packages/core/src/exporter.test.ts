@@ -67,6 +67,54 @@ async function bucketRecords(objects: MemoryObjectStore): Promise<ExportRecord[]
   return files.flat();
 }
 
+/**
+ * An engine that compresses "elsewhere", as the threaded one does: owned frames, finishing a
+ * moment later, with any number of files at once. It notes the files in flight (from
+ * compression until the exporter hands the frame back) and the CBOR being compressed.
+ */
+function offThreadEngine(threads: number) {
+  const seen = {
+    files: 0,
+    maxFiles: 0,
+    compressing: 0,
+    maxCompressing: 0,
+    compressingBytes: 0,
+    maxCompressingBytes: 0,
+    released: 0,
+    events: [] as string[],
+  };
+  let started = 0;
+  const engine: ZstdEngine = {
+    name: 'wasm',
+    threads,
+    compress: (data, level) => zstd.compress(data, level),
+    decompressFrame: (frame, bound) => zstd.decompressFrame(frame, bound),
+    async compressStream(chunks, totalBytes, level) {
+      seen.events.push(`compress ${++started}`);
+      seen.maxFiles = Math.max(seen.maxFiles, ++seen.files);
+      seen.maxCompressing = Math.max(seen.maxCompressing, ++seen.compressing);
+      seen.compressingBytes += totalBytes;
+      seen.maxCompressingBytes = Math.max(seen.maxCompressingBytes, seen.compressingBytes);
+      const content = new Uint8Array(totalBytes);
+      let at = 0;
+      for await (const chunk of chunks) {
+        content.set(chunk, at);
+        at += chunk.byteLength;
+      }
+      const frame = zstd.compress(content, level);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      seen.compressing--;
+      seen.compressingBytes -= totalBytes;
+      return frame;
+    },
+    release() {
+      seen.released++;
+      seen.files--;
+    },
+  };
+  return { engine, seen };
+}
+
 describe('Exporter', () => {
   it('drains the backlog into files of at most `limit` records, each record once', async () => {
     const { store, objects, make } = setup({ limit: 10 });
@@ -289,6 +337,86 @@ describe('Exporter', () => {
     await exporter.stop();
     await exporter.stop();
     expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('with a threaded engine, compresses the next files while one uploads, and uploads in order', async () => {
+    const { store, objects, make } = setup({ limit: 5 });
+    const appended = await store.append(captures(30));
+    const { engine, seen } = offThreadEngine(2);
+    const put = objects.putObject.bind(objects);
+    let uploads = 0;
+    objects.putObject = async (...args) => {
+      const n = ++uploads;
+      seen.events.push(`upload ${n}`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      const stored = await put(...args);
+      seen.events.push(`uploaded ${n}`);
+      return stored;
+    };
+    const result = await make('exporter-1', engine).runNow();
+    expect(result).toMatchObject({ files: 6, records: 30 });
+    expect(result.error).toBeUndefined();
+    // While the first file uploads, the next two compress; a fourth waits for room.
+    const before = seen.events.slice(0, seen.events.indexOf('uploaded 1'));
+    expect(before).toEqual(['compress 1', 'compress 2', 'compress 3', 'upload 1']);
+    expect(seen.maxFiles).toBe(3);
+    // Uploaded in claim order: keys ascend with the records they hold.
+    expect(await bucketRecords(objects)).toEqual(appended);
+    expect(seen.released).toBe(6);
+    expect(seen.files).toBe(0);
+  });
+
+  it('with a threaded engine, compresses no more CBOR at once than one file’s budget', async () => {
+    // The sizes of the 5-record files that 40 captures make.
+    const probe = new MemoryStore();
+    await probe.append(captures(40));
+    const sizes: number[] = [];
+    for (;;) {
+      const claim = await probe.claimNext({
+        owner: 'probe',
+        prefix: '',
+        limit: 5,
+        maxBytes: 1 << 30,
+        nowMs: 0,
+        leaseMs: 60_000,
+      });
+      if (!claim) break;
+      sizes.push(claim.cborBytes);
+    }
+    const [smallest, largest] = [Math.min(...sizes), Math.max(...sizes)];
+    // Any two files fit in the first budget; no two in the second, which still holds any one.
+    const oneAtATime = Math.floor(smallest * 1.9);
+    expect(oneAtATime).toBeGreaterThanOrEqual(largest);
+    for (const [budget, together] of [
+      [largest * 2, 2],
+      [oneAtATime, 1],
+    ] as const) {
+      const { store, objects, make } = setup({ limit: 5, max_file_bytes: budget });
+      const appended = await store.append(captures(40));
+      const { engine, seen } = offThreadEngine(4);
+      await make('exporter-1', engine).runNow();
+      expect(seen.maxCompressingBytes).toBeLessThanOrEqual(budget);
+      expect(seen.maxCompressing).toBe(together);
+      // Either way, the next file compresses while one uploads.
+      expect(seen.maxFiles).toBeGreaterThan(together);
+      expect(await bucketRecords(objects)).toEqual(appended);
+    }
+  });
+
+  it('with files in flight, a permanent error leaves every claim to the next cycle, in order', async () => {
+    const { store, objects, make } = setup({ limit: 4 });
+    const appended = await store.append(captures(20));
+    const { engine, seen } = offThreadEngine(2);
+    objects.failures.push(accessDenied());
+    const exporter = make('exporter-1', engine);
+    const failed = await exporter.runNow();
+    expect(failed.error).toMatchObject({ code: 'AccessDenied' });
+    expect(failed.files).toBe(0);
+    expect(seen.events.filter((event) => event.startsWith('compress'))).toHaveLength(3);
+    expect(await store.counts()).toMatchObject({ pendingRecords: 20, exportedRecords: 0 });
+    const retry = await exporter.runNow();
+    expect(retry).toMatchObject({ files: 5, records: 20 });
+    expect(await bucketRecords(objects)).toEqual(appended);
   });
 
   it('stop() ends a draining cycle after its current file, leaving the rest pending', async () => {

@@ -1,8 +1,10 @@
 /**
  * The S3 exporter: every `every` seconds it drains the capture store into export files of at
- * most `limit` records and `max_file_bytes` of CBOR, one file at a time, so memory is bounded
- * by one file whatever the backlog. Cycles never overlap; "export now" queues one after the
- * current. Config is read at the start of each cycle, so changes apply from the next one.
+ * most `limit` records and `max_file_bytes` of CBOR, uploaded one at a time and in order; a
+ * threaded zstd engine compresses the next files meanwhile (see #drain), within the same byte
+ * budget, so memory is bounded by the budget whatever the backlog. Cycles never overlap;
+ * "export now" queues one after the current. Config is read at the start of each cycle, so
+ * changes apply from the next one.
  *
  * Exactly once: a file's records and key are claimed in the store before the upload, the
  * upload is create-only and carries the claim id as metadata, and the records are marked
@@ -89,7 +91,7 @@ export class Exporter {
   #running = false;
   #timer: unknown;
   #stopped = true;
-  /** Set by stop(): a draining cycle ends after its current file. */
+  /** Set by stop(): a draining cycle ends once the files it started are uploaded. */
   #stopping = false;
   #nextRunAt: Date | undefined;
   #lastAttemptAt: Date | undefined;
@@ -171,31 +173,7 @@ export class Exporter {
     const started = this.#clock.now();
     this.#lastAttemptAt = new Date(started);
     try {
-      const objects = this.#options.objectStore(config);
-      const { store } = this.#options;
-      // First what an earlier run (ours, or a crashed process's) left half done.
-      for (const leftover of await store.resumableClaims(this.#instanceId, this.#clock.now())) {
-        const claim = await store.leaseClaim(
-          leftover.claimId,
-          this.#instanceId,
-          this.#clock.now(),
-          this.#leaseMs,
-        );
-        if (claim) this.#add(result, claim, await this.#export(claim, config, objects));
-      }
-      // Drains the backlog; stop() (at shutdown) ends the cycle after the current file.
-      while (!this.#stopping) {
-        const claim = await store.claimNext({
-          owner: this.#instanceId,
-          prefix: config.prefix,
-          limit: config.limit,
-          maxBytes: config.max_file_bytes,
-          nowMs: this.#clock.now(),
-          leaseMs: this.#leaseMs,
-        });
-        if (!claim) break;
-        this.#add(result, claim, await this.#export(claim, config, objects));
-      }
+      await this.#drain(config, this.#options.objectStore(config), result);
       this.#lastSuccessAt = new Date(this.#clock.now());
       this.#lastError = undefined;
     } catch (error) {
@@ -219,6 +197,113 @@ export class Exporter {
     return result;
   }
 
+  /**
+   * The cycle's claims: first what an earlier run (ours, or a crashed process's) left half
+   * done, then new ones until the backlog is empty or stop() (at shutdown) was called.
+   */
+  async *#claims(config: S3ExporterConfig): AsyncGenerator<ExportClaim, void> {
+    const { store } = this.#options;
+    for (const leftover of await store.resumableClaims(this.#instanceId, this.#clock.now())) {
+      const claim = await store.leaseClaim(
+        leftover.claimId,
+        this.#instanceId,
+        this.#clock.now(),
+        this.#leaseMs,
+      );
+      if (claim) yield claim;
+    }
+    while (!this.#stopping) {
+      const claim = await this.#options.store.claimNext({
+        owner: this.#instanceId,
+        prefix: config.prefix,
+        limit: config.limit,
+        maxBytes: config.max_file_bytes,
+        nowMs: this.#clock.now(),
+        leaseMs: this.#leaseMs,
+      });
+      if (!claim) return;
+      yield claim;
+    }
+  }
+
+  /**
+   * Exports the cycle's claims, uploading them in order. An engine that compresses on this
+   * thread (and may lend its frame) gets one file at a time. A threaded one gets the next files
+   * while a file uploads: each thread holds one file in its memory while compressing it, and
+   * the files in the threads' memory at once hold no more CBOR together than max_file_bytes.
+   * One more file may wait for a busy thread (holding only a few pieces of itself), so that
+   * its reading overlaps the compression before it.
+   */
+  async #drain(config: S3ExporterConfig, objects: ObjectStore, result: CycleResult): Promise<void> {
+    const { zstd } = this.#options;
+    const claims = this.#claims(config);
+    const files: { claim: ExportClaim; file: Promise<Uint8Array>; compressing: boolean }[] = [];
+    /** Claimed but not started: the files in flight had no room for it yet. */
+    let next: ExportClaim | undefined;
+    let exhausted = false;
+
+    /** At most `threads` files compressing and one uploading, and the budget. */
+    const hasRoom = (claim: ExportClaim) => {
+      const compressing = files.filter((entry) => entry.compressing);
+      const inMemory = [...compressing.map((entry) => entry.claim.cborBytes), claim.cborBytes];
+      // The first `threads` of them are in the threads' memory at once; a later one waits.
+      const shared = inMemory.slice(0, Math.max(1, zstd.threads));
+      return shared.length === 1 || shared.reduce((a, b) => a + b) <= config.max_file_bytes;
+    };
+
+    const fill = async () => {
+      // No claim is taken before there is a place for it (files.length), lest it wait leased.
+      while (!exhausted && files.length <= zstd.threads) {
+        if (!next) {
+          const claimed = await claims.next();
+          if (claimed.done) {
+            exhausted = true;
+            return;
+          }
+          next = claimed.value;
+        }
+        if (!hasRoom(next)) return;
+        const entry = { claim: next, file: this.#file(next), compressing: true };
+        next = undefined;
+        files.push(entry);
+        entry.file
+          .finally(() => {
+            entry.compressing = false;
+            // A threaded engine's memory freed up: the next file may fit now.
+            if (zstd.threads > 0) void refill();
+          })
+          .catch(() => {}); // a failure is met where the file is awaited
+      }
+    };
+    // One fill at a time: they share the claims and `next`.
+    let filling = Promise.resolve();
+    const refill = () => {
+      filling = filling.then(fill);
+      return filling;
+    };
+
+    try {
+      await refill();
+      while (files.length > 0) {
+        const head = files[0]!;
+        const file = await head.file;
+        try {
+          this.#add(result, head.claim, await this.#export(head.claim, file, config, objects));
+        } finally {
+          zstd.release?.(file);
+        }
+        files.shift();
+        await refill();
+      }
+    } finally {
+      // Nothing starts after the cycle: files still compressing are let finish, and their
+      // claims stay in the store for the next cycle to export first.
+      exhausted = true;
+      await filling.catch(() => {});
+      await Promise.allSettled(files.map((entry) => entry.file));
+    }
+  }
+
   #add(result: CycleResult, claim: ExportClaim, fileBytes: number): void {
     result.files++;
     result.records += claim.recordCount;
@@ -228,11 +313,12 @@ export class Exporter {
   /** Uploads one claimed file and marks it exported; returns its size. */
   async #export(
     initial: ExportClaim,
+    compressed: Uint8Array,
     config: S3ExporterConfig,
     objects: ObjectStore,
   ): Promise<number> {
     let claim = initial;
-    let file = await this.#file(claim);
+    let file = compressed;
     // #alreadyUploaded uses the engine, which may then reuse a lent frame: keep a copy first.
     let copied = false;
     const keepFile = () => {

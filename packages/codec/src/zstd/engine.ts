@@ -12,6 +12,13 @@ export class ZstdStreamError extends Error {
 /** What the codec needs from a zstd implementation. */
 export interface ZstdEngine {
   readonly name: 'wasm' | 'native';
+  /**
+   * How many compressStream calls run at once, each on a thread of its own. 0: compression runs
+   * on the caller's thread, blocking it, and its frame may be lent (see compressStream). Above
+   * 0 the frame is always the caller's own, so a caller may compress one file while it
+   * uploads another.
+   */
+  readonly threads: number;
   /** Compresses into exactly one zstd frame. */
   compress(data: Uint8Array, level: number): Uint8Array;
   /**
@@ -28,6 +35,11 @@ export interface ZstdEngine {
     totalBytes: number,
     level: number,
   ): Promise<Uint8Array>;
+  /**
+   * Hands back a frame from compressStream that the caller is done with, so that its memory
+   * serves the next file (the threaded engine reuses it; the others need not have this).
+   */
+  release?(frame: Uint8Array): void;
   /** Decompresses one frame whose decoded size is at most `decodedBound` bytes. */
   decompressFrame(frame: Uint8Array, decodedBound: number): Uint8Array;
 }

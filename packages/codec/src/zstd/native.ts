@@ -41,6 +41,7 @@ export function createNativeZstd(): ZstdEngine | undefined {
   if (!zlib) return undefined;
   return {
     name: 'native',
+    threads: 0,
     compress(data, level) {
       const frame = zlib.zstdCompressSync(data, {
         params: { [zlib.constants.ZSTD_c_compressionLevel]: level },

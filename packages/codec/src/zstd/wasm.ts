@@ -9,47 +9,108 @@
  */
 import type { ZstdEngine } from './engine.ts';
 
-/** The package whose zstd.wasm we run; its version is pinned, since the export names below are its build's. */
+/** The package whose zstd.wasm we run; its version is pinned, since the glue's export names are its build's. */
 const WASM_PACKAGE = '@bokuweb/zstd-wasm';
 
-/** Minified export names of @bokuweb/zstd-wasm 0.0.27's zstd.wasm (see its dist/common/zstd.js). */
-const EXPORT_NAMES = {
-  memory: 'f',
-  callCtors: 'g',
-  isError: 'h',
-  compressBound: 'i',
-  compress: 'm',
-  decompress: 'r',
-  malloc: 's',
-  free: 't',
-} as const;
-
-interface ZstdExports {
-  memory: WebAssembly.Memory;
-  callCtors(): void;
-  isError(code: number): number;
-  compressBound(size: number): number;
-  compress(dst: number, capacity: number, src: number, size: number, level: number): number;
-  decompress(dst: number, capacity: number, src: number, size: number): number;
-  malloc(size: number): number;
-  free(pointer: number): void;
-}
-
-/** A 32-bit WebAssembly heap ends at 2 GiB in this build. */
-const MAX_HEAP_BYTES = 2 ** 31;
-const WASM_PAGE = 65536;
-
+/** The zstd.wasm bytes, read once. */
+let bytes: Promise<Uint8Array<ArrayBuffer>> | undefined;
 /** The compiled module, shared; every engine gets its own instance and heap. */
 let compiled: Promise<WebAssembly.Module> | undefined;
+
+/** The bytes of the zstd build (compression threads compile their own module from them). */
+export function zstdWasmBytes(): Promise<Uint8Array<ArrayBuffer>> {
+  bytes ??= readWasm();
+  return bytes;
+}
+
+/** The zstd build, compiled once per process. */
+export function zstdWasmModule(): Promise<WebAssembly.Module> {
+  compiled ??= zstdWasmBytes().then((wasm) => WebAssembly.compile(wasm));
+  return compiled;
+}
 
 /**
  * A WASM zstd engine with a heap of its own, so that the frame compressStream returns (a view
  * of that heap) is touched by nobody but its caller.
  */
 export async function createWasmZstd(): Promise<ZstdEngine> {
-  compiled ??= wasmBytes().then((bytes) => WebAssembly.compile(bytes));
-  const zstd = await instantiate(await compiled);
+  return wasmEngine(await zstdWasmModule());
+}
+
+/**
+ * A zstd engine on a new instance of the compiled zstd build.
+ *
+ * This function must stay self-contained (no imports, no module-level names, no helpers a
+ * transpiler would add): compression threads run its source text, since a thread cannot
+ * import our TypeScript on every runtime we support. threaded.test.ts runs it there.
+ */
+export function wasmEngine(module: WebAssembly.Module): ZstdEngine {
+  /** Minified export names of @bokuweb/zstd-wasm 0.0.27's zstd.wasm (see its dist/common/zstd.js). */
+  const exportNames = {
+    memory: 'f',
+    callCtors: 'g',
+    isError: 'h',
+    compressBound: 'i',
+    compress: 'm',
+    decompress: 'r',
+    malloc: 's',
+    free: 't',
+  } as const;
+  /** A 32-bit WebAssembly heap ends at 2 GiB in this build. */
+  const maxHeapBytes = 2 ** 31;
+  const wasmPage = 65536;
+
+  let memory: WebAssembly.Memory | undefined;
+  // What the build imports from its Emscripten runtime: exit/abort, a keep-alive and timer hook
+  // it never uses for compression, and heap growth.
+  const runtime = {
+    a: (code: number) => {
+      throw new Error(`zstd (wasm) exited with code ${code}`);
+    },
+    b: () => {},
+    c: () => {
+      throw new WebAssembly.RuntimeError('zstd (wasm) aborted');
+    },
+    d: () => 0,
+    e: (requested: number) => {
+      if (!memory) return 0;
+      const needed = (requested >>> 0) - memory.buffer.byteLength;
+      if (requested >>> 0 > maxHeapBytes) return 0;
+      try {
+        if (needed > 0) memory.grow(Math.ceil(needed / wasmPage));
+        return 1;
+      } catch {
+        return 0;
+      }
+    },
+  };
+  const raw = new WebAssembly.Instance(module, { a: runtime }).exports;
+  const zstd = Object.fromEntries(
+    Object.entries(exportNames).map(([name, minified]) => {
+      const value = raw[minified];
+      if (value === undefined) {
+        throw new Error(
+          `@bokuweb/zstd-wasm: zstd.wasm has no export "${minified}" (${name}); the glue in wasm.ts fits version 0.0.27 only`,
+        );
+      }
+      return [name, value];
+    }),
+  ) as unknown as {
+    memory: WebAssembly.Memory;
+    callCtors(): void;
+    isError(code: number): number;
+    compressBound(size: number): number;
+    compress(dst: number, capacity: number, src: number, size: number, level: number): number;
+    decompress(dst: number, capacity: number, src: number, size: number): number;
+    malloc(size: number): number;
+    free(pointer: number): void;
+  };
+  memory = zstd.memory;
+  zstd.callCtors();
+
   const heap = () => new Uint8Array(zstd.memory.buffer);
+  /** zstd returns errors as (size_t)-code; this build's size_t is 32 bits. */
+  const errorCode = (result: number) => `error ${2 ** 32 - (result >>> 0)}`;
   /** The output compressStream last returned: freed at the engine's next call. */
   let lent = 0;
   const reclaim = () => {
@@ -88,6 +149,7 @@ export async function createWasmZstd(): Promise<ZstdEngine> {
 
   return {
     name: 'wasm',
+    threads: 0,
     compress(input, level) {
       const data = own(input);
       reclaim();
@@ -145,54 +207,8 @@ export async function createWasmZstd(): Promise<ZstdEngine> {
   };
 }
 
-/** zstd returns errors as (size_t)-code; this build's size_t is 32 bits. */
-const errorCode = (result: number) => `error ${2 ** 32 - (result >>> 0)}`;
-
-async function instantiate(module: WebAssembly.Module): Promise<ZstdExports> {
-  let memory: WebAssembly.Memory | undefined;
-  // What the build imports from its Emscripten runtime: exit/abort, a keep-alive and timer hook
-  // it never uses for compression, and heap growth.
-  const runtime = {
-    a: (code: number) => {
-      throw new Error(`zstd (wasm) exited with code ${code}`);
-    },
-    b: () => {},
-    c: () => {
-      throw new WebAssembly.RuntimeError('zstd (wasm) aborted');
-    },
-    d: () => 0,
-    e: (requested: number) => {
-      if (!memory) return 0;
-      const needed = (requested >>> 0) - memory.buffer.byteLength;
-      if (requested >>> 0 > MAX_HEAP_BYTES) return 0;
-      try {
-        if (needed > 0) memory.grow(Math.ceil(needed / WASM_PAGE));
-        return 1;
-      } catch {
-        return 0;
-      }
-    },
-  };
-  const instance = await WebAssembly.instantiate(module, { a: runtime });
-  const raw = instance.exports;
-  const exports = Object.fromEntries(
-    Object.entries(EXPORT_NAMES).map(([name, minified]) => {
-      const value = raw[minified];
-      if (value === undefined) {
-        throw new Error(
-          `${WASM_PACKAGE}: zstd.wasm has no export "${minified}" (${name}); the glue in wasm.ts fits version 0.0.27 only`,
-        );
-      }
-      return [name, value];
-    }),
-  ) as unknown as ZstdExports;
-  memory = exports.memory;
-  exports.callCtors();
-  return exports;
-}
-
 /** The zstd.wasm bytes: read from disk where there is a file system (Node, Bun, Deno), else fetched. */
-async function wasmBytes(): Promise<Uint8Array<ArrayBuffer> | ArrayBuffer> {
+async function readWasm(): Promise<Uint8Array<ArrayBuffer>> {
   const url = new URL('zstd.wasm', import.meta.resolve(WASM_PACKAGE));
   const runtime = globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } };
   const fs = runtime.process?.getBuiltinModule?.('node:fs') as
@@ -201,5 +217,5 @@ async function wasmBytes(): Promise<Uint8Array<ArrayBuffer> | ArrayBuffer> {
   if (url.protocol === 'file:' && fs) return fs.readFileSync(url);
   const response = await fetch(url);
   if (!response.ok) throw new Error(`cannot load ${url}: HTTP ${response.status}`);
-  return response.arrayBuffer();
+  return new Uint8Array(await response.arrayBuffer());
 }

@@ -4,6 +4,8 @@
  * chosen point (CRASH_AT) to land exactly between two steps of an export.
  *
  *   CHILD_CONFIG='{"db": "...", "s3": {...}, "limit": 10}' CRASH_AT=after-put node --import tsx export-child.ts
+ *
+ * With ZSTD_THREADS=N it compresses on N threads, so that several files are in flight at once.
  */
 import { loadZstd } from '@aperture-export/codec';
 import { S3Client } from '@aperture-export/s3';
@@ -54,7 +56,7 @@ const exporter = new Exporter({
     limit: config.limit,
   }),
   objectStore: () => objects,
-  zstd: await loadZstd(),
+  zstd: await loadZstd('wasm', { wasmThreads: Number(process.env.ZSTD_THREADS ?? 0) }),
   // Any process may finish a dead one's claim at once: safe, as the claim fixes key and content.
   claimLeaseMs: 0,
 });

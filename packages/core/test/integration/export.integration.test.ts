@@ -198,6 +198,7 @@ describe('crash test: exporter processes killed at any point', () => {
     prefix: string,
     endpoint: string,
     crashAt?: string,
+    zstdThreads = 0,
   ): ChildProcess {
     const childConfig = {
       db,
@@ -209,6 +210,7 @@ describe('crash test: exporter processes killed at any point', () => {
       env: {
         ...process.env,
         CHILD_CONFIG: JSON.stringify(childConfig),
+        ZSTD_THREADS: String(zstdThreads),
         ...(crashAt ? { CRASH_AT: crashAt } : {}),
       },
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -241,9 +243,10 @@ describe('crash test: exporter processes killed at any point', () => {
     const { db, prefix } = fresh();
     const store = openSqliteStore(db);
     const ids = (await store.append(captures(140, 10))).map((record) => record.id);
+    // One compresses on its own thread, with several files in flight.
     const [a, b] = [
       startChild(db, prefix, target.config.endpoint),
-      startChild(db, prefix, target.config.endpoint),
+      startChild(db, prefix, target.config.endpoint, undefined, 2),
     ];
     expect(await Promise.all([exited(a), exited(b)])).toEqual([
       { code: 0, signal: null },
@@ -267,7 +270,8 @@ describe('crash test: exporter processes killed at any point', () => {
     let kills = 0;
     for (let round = 0; round < 25; round++) {
       ids.push(...(await store.append(captures(40, 100 + round))).map((record) => record.id));
-      const child = startChild(db, prefix, proxy.endpoint);
+      // Every other process compresses on threads: killed with several files in flight.
+      const child = startChild(db, prefix, proxy.endpoint, undefined, round % 2 === 0 ? 0 : 2);
       const lifetime = 100 + Math.floor(random() * 900);
       const outcome = await Promise.race([
         exited(child),

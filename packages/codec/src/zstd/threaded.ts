@@ -1,0 +1,366 @@
+/**
+ * The WASM engine on threads of its own. compressStream sends a file's content to one of
+ * `threads` threads in pieces of a few MiB, moved rather than copied; the thread writes each
+ * piece straight into the heap of its own zstd instance and sends the piece back for reuse, then
+ * sends the frame back the same way. The caller's thread stays free to read the next file or
+ * upload the last one while a thread compresses, and several files compress at once.
+ *
+ * Memory: a thread's heap holds one file and its frame, as the engine on this thread does; this
+ * thread holds a few pieces and the frames not yet handed back (release), whose memory carries
+ * the next frames.
+ *
+ * The synchronous calls (compress, decompressFrame) run on the caller's thread, on an instance
+ * made when first needed: they serve rare paths (checking an object already in the bucket).
+ */
+import type { ZstdEngine } from './engine.ts';
+import { type CompressionThread, nodeThreads, type SpawnThread } from './thread-node.ts';
+import { wasmEngine, zstdWasmBytes, zstdWasmModule } from './wasm.ts';
+
+/**
+ * The threads a host gives the WASM engine unless told otherwise: two files compress at once
+ * (within the exporter's byte budget) while a third uploads.
+ */
+export const DEFAULT_ZSTD_THREADS = 2;
+
+export interface ThreadedZstdOptions {
+  /** How many threads compress at once (at least 1). */
+  threads: number;
+  /** How threads start. Default: node:worker_threads (Node, Bun, Deno). */
+  spawn?: SpawnThread;
+}
+
+/** A threaded engine, with a way to end its threads (idle ones never keep a process alive). */
+export interface ThreadedZstd extends ZstdEngine {
+  close(): Promise<void>;
+}
+
+/** The size of the pieces a file's content travels in. */
+const PIECE_BYTES = 4 * 1024 * 1024;
+/**
+ * Pieces in existence at most: sending waits for one to come back, so a thread that is busy
+ * (or slower than the reading) holds the reading back instead of pieces piling up.
+ */
+const MAX_PIECES = 4;
+
+type ToThread =
+  | { kind: 'start'; wasm: ArrayBuffer }
+  /** A file of `size` bytes begins; `frame`, if any, is memory to return its frame in. */
+  | { kind: 'begin'; id: number; size: number; level: number; frame?: ArrayBuffer }
+  | { kind: 'piece'; id: number; piece: ArrayBuffer; length: number }
+  | { kind: 'end'; id: number };
+
+type FromThread =
+  | { kind: 'piece'; piece: ArrayBuffer }
+  | { kind: 'frame'; id: number; frame: ArrayBuffer; size: number }
+  | { kind: 'error'; id: number; message: string };
+
+interface Job {
+  resolve(frame: Uint8Array): void;
+  reject(error: Error): void;
+}
+
+interface Worker {
+  thread: CompressionThread;
+  jobs: Map<number, Job>;
+  /** Pieces sent and not yet back. */
+  piecesOut: number;
+  /** Why the thread is gone, once it is. */
+  failed?: Error;
+  /** The file being sent: one at a time, so that the thread takes files whole and in turn. */
+  sending: Promise<void>;
+}
+
+/**
+ * What each thread runs: it builds an engine from the zstd bytes it is sent first, then streams
+ * each file's pieces into the engine as they arrive, returning every piece once copied, and
+ * answers with the frame. Self-contained, like wasmEngine, whose source it receives.
+ */
+function serveCompression(
+  port: {
+    on(listener: (message: ToThread) => void): void;
+    post(message: FromThread, transfer?: ArrayBuffer[]): void;
+  },
+  makeEngine: (module: WebAssembly.Module) => ZstdEngine,
+) {
+  let engine: ZstdEngine | undefined;
+  let startup = '';
+  const files = new Map<number, { add(piece: ArrayBuffer, length: number): void; end(): void }>();
+
+  const compress = async (id: number, size: number, level: number, spare?: ArrayBuffer) => {
+    const pieces: Array<{ piece: ArrayBuffer; length: number }> = [];
+    /** The piece the engine is copying from. */
+    let current: ArrayBuffer | undefined;
+    const giveBack = (piece: ArrayBuffer) => port.post({ kind: 'piece', piece }, [piece]);
+    let ended = false;
+    let waiting: (() => void) | undefined;
+    const wake = () => {
+      const resume = waiting;
+      waiting = undefined;
+      resume?.();
+    };
+    files.set(id, {
+      add(piece, length) {
+        pieces.push({ piece, length });
+        wake();
+      },
+      end() {
+        ended = true;
+        wake();
+      },
+    });
+    async function* content() {
+      for (;;) {
+        const next = pieces.shift();
+        if (!next) {
+          if (ended) return;
+          await new Promise<void>((resolve) => {
+            waiting = resolve;
+          });
+          continue;
+        }
+        current = next.piece;
+        yield new Uint8Array(next.piece, 0, next.length);
+        // The engine has copied the piece into its heap: back it goes, for the next one.
+        current = undefined;
+        giveBack(next.piece);
+      }
+    }
+    try {
+      if (!engine) throw new Error(`zstd (wasm) did not start in its thread: ${startup}`);
+      const frame = await engine.compressStream(content(), size, level);
+      // Room to spare, so that the memory serves the next, slightly larger frames too.
+      const memory =
+        spare && spare.byteLength >= frame.byteLength
+          ? spare
+          : new ArrayBuffer(Math.ceil((frame.byteLength * 1.0625) / 65536) * 65536);
+      new Uint8Array(memory).set(frame);
+      port.post({ kind: 'frame', id, frame: memory, size: frame.byteLength }, [memory]);
+    } catch (error) {
+      port.post({
+        kind: 'error',
+        id,
+        message: error instanceof Error ? error.message : String(error),
+      });
+    } finally {
+      files.delete(id);
+      // A file that failed part way gives back what it held and what was still to come.
+      if (current) giveBack(current);
+      for (const left of pieces) giveBack(left.piece);
+    }
+  };
+
+  port.on((message) => {
+    if (message.kind === 'start') {
+      try {
+        engine = makeEngine(new WebAssembly.Module(message.wasm));
+      } catch (error) {
+        startup = error instanceof Error ? error.message : String(error);
+      }
+    } else if (message.kind === 'begin') {
+      void compress(message.id, message.size, message.level, message.frame);
+    } else if (message.kind === 'piece') {
+      const file = files.get(message.id);
+      if (file) file.add(message.piece, message.length);
+      else port.post({ kind: 'piece', piece: message.piece }, [message.piece]);
+    } else {
+      files.get(message.id)?.end();
+    }
+  });
+}
+
+/**
+ * The thread's script: the two functions' source text. esbuild, when told to keep function names
+ * (tsx does), wraps functions in a `__name` helper defined outside them; the script defines a
+ * harmless one so that source still runs.
+ */
+const THREAD_SOURCE = `const __name = (target) => target;
+const wasmEngine = ${wasmEngine.toString()};
+(${serveCompression.toString()})(port, wasmEngine);
+`;
+
+/**
+ * A WASM engine compressing streams on `threads` threads, or undefined where this runtime
+ * starts no threads (edge runtimes): use createWasmZstd there.
+ */
+export async function createThreadedZstd(
+  options: ThreadedZstdOptions,
+): Promise<ThreadedZstd | undefined> {
+  const spawn = options.spawn ?? nodeThreads();
+  if (!spawn) return undefined;
+  if (!Number.isInteger(options.threads) || options.threads < 1) {
+    throw new RangeError(`zstd threads must be a whole number >= 1, got ${options.threads}`);
+  }
+  const [module, wasm] = await Promise.all([zstdWasmModule(), zstdWasmBytes()]);
+  const workers: Worker[] = [];
+  let nextId = 1;
+  let local: ZstdEngine | undefined;
+  const onThisThread = () => {
+    local ??= wasmEngine(module);
+    return local;
+  };
+  /** Pieces back from the threads, and frames' memory handed back (release), for reuse. */
+  const pieces: ArrayBuffer[] = [];
+  let piecesMade = 0;
+  /** Senders waiting for a piece to come back. */
+  const awaitingPiece: Array<(piece: ArrayBuffer) => void> = [];
+  const frames: ArrayBuffer[] = [];
+  /** Memory of frames handed out: only those are taken back. */
+  const handedOut = new WeakSet<ArrayBuffer>();
+
+  const post = (worker: Worker, message: ToThread, transfer: ArrayBuffer[] = []) =>
+    worker.thread.post(message, transfer);
+
+  const takePiece = async (): Promise<ArrayBuffer> => {
+    const spare = pieces.pop();
+    if (spare) return spare;
+    if (piecesMade < MAX_PIECES) {
+      piecesMade++;
+      return new ArrayBuffer(PIECE_BYTES);
+    }
+    return new Promise((resolve) => awaitingPiece.push(resolve));
+  };
+  const givePiece = (piece: ArrayBuffer) => {
+    const waiting = awaitingPiece.shift();
+    if (waiting) waiting(piece);
+    else pieces.push(piece);
+  };
+
+  const settle = (worker: Worker, id: number) => {
+    const job = worker.jobs.get(id);
+    worker.jobs.delete(id);
+    if (worker.jobs.size === 0) worker.thread.keepAlive(false);
+    return job;
+  };
+
+  const start = (): Worker => {
+    const worker: Worker = {
+      thread: spawn(THREAD_SOURCE),
+      jobs: new Map(),
+      piecesOut: 0,
+      sending: Promise.resolve(),
+    };
+    worker.thread.listen(
+      (message) => {
+        const reply = message as FromThread;
+        if (reply.kind === 'piece') {
+          worker.piecesOut--;
+          givePiece(reply.piece);
+        } else if (reply.kind === 'frame') {
+          handedOut.add(reply.frame);
+          settle(worker, reply.id)?.resolve(new Uint8Array(reply.frame, 0, reply.size));
+        } else {
+          settle(worker, reply.id)?.reject(new Error(reply.message));
+        }
+      },
+      (error) => {
+        // A thread that failed is dropped with its files; the next file starts a new one.
+        if (worker.failed) return;
+        worker.failed = new Error(`zstd (wasm) thread failed: ${error.message}`);
+        const at = workers.indexOf(worker);
+        if (at >= 0) workers.splice(at, 1);
+        for (const job of worker.jobs.values()) job.reject(worker.failed);
+        worker.jobs.clear();
+        // Its pieces are gone with it: others may be made in their place.
+        piecesMade -= worker.piecesOut;
+        worker.piecesOut = 0;
+        while (awaitingPiece.length > 0 && piecesMade < MAX_PIECES) {
+          piecesMade++;
+          awaitingPiece.shift()!(new ArrayBuffer(PIECE_BYTES));
+        }
+      },
+    );
+    // Each thread compiles its own copy: a compiled module cannot be sent on every runtime.
+    const bytes = new Uint8Array(wasm).buffer;
+    post(worker, { kind: 'start', wasm: bytes }, [bytes]);
+    workers.push(worker);
+    return worker;
+  };
+
+  /** The idle thread, or a new one while fewer than `threads` run, or the least busy. */
+  const pick = (): Worker => {
+    const idle = workers.find((worker) => worker.jobs.size === 0);
+    if (idle) return idle;
+    if (workers.length < options.threads) return start();
+    return workers.reduce((least, worker) => (worker.jobs.size < least.jobs.size ? worker : least));
+  };
+
+  /** Sends a file's content in pieces; the thread checks that it is `size` bytes. */
+  const send = async (
+    worker: Worker,
+    id: number,
+    chunks: AsyncIterable<Uint8Array>,
+    size: number,
+    level: number,
+  ) => {
+    frames.sort((a, b) => a.byteLength - b.byteLength);
+    const frame = frames.pop();
+    post(worker, { kind: 'begin', id, size, level, frame }, frame ? [frame] : []);
+    let piece = new Uint8Array(await takePiece());
+    let used = 0;
+    const ship = async () => {
+      if (worker.failed) throw worker.failed;
+      const memory = piece.buffer as ArrayBuffer;
+      worker.piecesOut++;
+      post(worker, { kind: 'piece', id, piece: memory, length: used }, [memory]);
+      piece = new Uint8Array(await takePiece());
+      used = 0;
+    };
+    try {
+      for await (const chunk of chunks) {
+        for (let at = 0; at < chunk.byteLength; ) {
+          const take = Math.min(chunk.byteLength - at, piece.byteLength - used);
+          piece.set(chunk.subarray(at, at + take), used);
+          used += take;
+          at += take;
+          if (used === piece.byteLength) await ship();
+        }
+      }
+      if (used > 0) await ship();
+    } finally {
+      givePiece(piece.buffer as ArrayBuffer);
+      post(worker, { kind: 'end', id });
+    }
+  };
+
+  return {
+    name: 'wasm',
+    threads: options.threads,
+    compress: (data, level) => onThisThread().compress(data, level),
+    decompressFrame: (frame, decodedBound) => onThisThread().decompressFrame(frame, decodedBound),
+    async compressStream(chunks, totalBytes, level) {
+      const worker = pick();
+      const id = nextId++;
+      const frame = new Promise<Uint8Array>((resolve, reject) =>
+        worker.jobs.set(id, { resolve, reject }),
+      );
+      frame.catch(() => {}); // met below, unless reading the content failed first
+      worker.thread.keepAlive(true);
+      const sent = worker.sending.then(() => send(worker, id, chunks, totalBytes, level));
+      worker.sending = sent.catch(() => {});
+      try {
+        await sent;
+      } catch (error) {
+        settle(worker, id); // the thread's answer (a short file) is not the news
+        throw error;
+      }
+      return frame;
+    },
+    release(frame) {
+      const memory = frame.buffer as ArrayBuffer;
+      if (!handedOut.has(memory)) return;
+      handedOut.delete(memory);
+      frames.push(memory);
+      // Beyond one per thread and one uploading, kept memory would only be memory.
+      frames.sort((a, b) => b.byteLength - a.byteLength);
+      frames.length = Math.min(frames.length, options.threads + 1);
+    },
+    async close() {
+      const closing = workers.splice(0);
+      for (const worker of closing) {
+        for (const job of worker.jobs.values()) job.reject(new Error('zstd (wasm) threads closed'));
+        worker.jobs.clear();
+      }
+      await Promise.all(closing.map((worker) => worker.thread.terminate()));
+    },
+  };
+}
