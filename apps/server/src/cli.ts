@@ -5,10 +5,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { captureFromJson, decodeExportFile, loadZstd, recordToJson } from '@aperture-export/codec';
+import { captureFromJson, decodeExportFile, recordToJson } from '@aperture-export/codec';
 import { type NewCapture, parseConfig, purgeOnce } from '@aperture-export/core';
 import { openSqliteStore } from '@aperture-export/core/sqlite-node';
-import { type Host, openHost } from './host.ts';
+import { type Host, openHost, zstdFromEnv } from './host.ts';
 import { startNodeServer } from './node-server.ts';
 import { s3ClientFor } from './service.ts';
 
@@ -160,7 +160,7 @@ async function main(argv: string[]): Promise<void> {
       const [source] = rest;
       if (!source) throw new UsageError('read needs a file, s3://bucket/key or -');
       const records = await decodeExportFile(await readExportFile(source, flags), {
-        zstd: await loadZstd(),
+        zstd: await zstdFromEnv(process.env),
       });
       for (const record of records) out(recordToJson(record));
       return;

@@ -2,6 +2,7 @@ import {
   decodeExportFile,
   type ExportRecord,
   encodeExportFile,
+  encodeRecords,
   loadZstd,
   parseExportObjectKey,
   type ZstdEngine,
@@ -68,9 +69,10 @@ async function bucketRecords(objects: MemoryObjectStore): Promise<ExportRecord[]
 }
 
 /**
- * An engine that compresses "elsewhere", as the threaded one does: owned frames, finishing a
- * moment later, with any number of files at once. It notes the files in flight (from
- * compression until the exporter hands the frame back) and the CBOR being compressed.
+ * An engine that compresses "elsewhere", as the threaded one does: owned frames, `threads`
+ * files compressing at once and the others waiting (holding nothing) for a slot. It notes the
+ * files in flight (from compressStream until the exporter hands the frame back) and the CBOR
+ * being compressed at once.
  */
 function offThreadEngine(threads: number) {
   const seen = {
@@ -84,6 +86,7 @@ function offThreadEngine(threads: number) {
     events: [] as string[],
   };
   let started = 0;
+  const slots: Array<() => void> = [];
   const engine: ZstdEngine = {
     name: 'wasm',
     threads,
@@ -92,19 +95,21 @@ function offThreadEngine(threads: number) {
     async compressStream(chunks, totalBytes, level) {
       seen.events.push(`compress ${++started}`);
       seen.maxFiles = Math.max(seen.maxFiles, ++seen.files);
-      seen.maxCompressing = Math.max(seen.maxCompressing, ++seen.compressing);
-      seen.compressingBytes += totalBytes;
-      seen.maxCompressingBytes = Math.max(seen.maxCompressingBytes, seen.compressingBytes);
       const content = new Uint8Array(totalBytes);
       let at = 0;
       for await (const chunk of chunks) {
         content.set(chunk, at);
         at += chunk.byteLength;
       }
+      if (seen.compressing >= threads) await new Promise<void>((resolve) => slots.push(resolve));
+      seen.maxCompressing = Math.max(seen.maxCompressing, ++seen.compressing);
+      seen.compressingBytes += totalBytes;
+      seen.maxCompressingBytes = Math.max(seen.maxCompressingBytes, seen.compressingBytes);
       const frame = zstd.compress(content, level);
       await new Promise((resolve) => setTimeout(resolve, 2));
       seen.compressing--;
       seen.compressingBytes -= totalBytes;
+      slots.shift()?.();
       return frame;
     },
     release() {
@@ -387,20 +392,75 @@ describe('Exporter', () => {
     // Any two files fit in the first budget; no two in the second, which still holds any one.
     const oneAtATime = Math.floor(smallest * 1.9);
     expect(oneAtATime).toBeGreaterThanOrEqual(largest);
-    for (const [budget, together] of [
-      [largest * 2, 2],
-      [oneAtATime, 1],
+    for (const [threads, budget, together] of [
+      [4, largest * 2, 2],
+      [4, oneAtATime, 1],
+      [2, largest * 2, 2],
+      [2, oneAtATime, 1],
+      [1, oneAtATime, 1],
     ] as const) {
       const { store, objects, make } = setup({ limit: 5, max_file_bytes: budget });
       const appended = await store.append(captures(40));
-      const { engine, seen } = offThreadEngine(4);
+      const { engine, seen } = offThreadEngine(threads);
       await make('exporter-1', engine).runNow();
       expect(seen.maxCompressingBytes).toBeLessThanOrEqual(budget);
       expect(seen.maxCompressing).toBe(together);
-      // Either way, the next file compresses while one uploads.
+      // Either way, the next file is read while one uploads.
       expect(seen.maxFiles).toBeGreaterThan(together);
       expect(await bucketRecords(objects)).toEqual(appended);
     }
+  });
+
+  it('with a threaded engine, a file waiting for a thread compresses within the budget too', async () => {
+    // One record per file: two small ones, then larger ones (a longer session id). The third
+    // file would wait for a thread while the first two compress, then compress beside the second.
+    const { store, objects, make, setConfig } = setup({ limit: 1 });
+    const plain = captures(6);
+    const size = (capture: (typeof plain)[number]) =>
+      encodeRecords([{ ...capture, id: 1 }]).byteLength;
+    const small = Math.max(size(plain[0]!), size(plain[1]!));
+    // Each larger one about 1.5 times a small one.
+    const records = plain.map((capture, i) =>
+      i < 2
+        ? capture
+        : {
+            ...capture,
+            session_id: 'x'.repeat(Math.max(0, Math.ceil(small * 1.5) - size(capture))),
+          },
+    );
+    const large = Math.max(...records.slice(2).map(size));
+    const appended = await store.append(records);
+    // Two small files fit together, a small and a large one do not; a large one fits alone.
+    const budget = small * 2 + 100;
+    expect(small + large).toBeGreaterThan(budget);
+    expect(large).toBeLessThanOrEqual(budget);
+    setConfig({ max_file_bytes: budget });
+    const { engine, seen } = offThreadEngine(2);
+    await make('exporter-1', engine).runNow();
+    expect(seen.maxCompressingBytes).toBeLessThanOrEqual(budget);
+    expect(seen.maxCompressing).toBe(2); // the two small ones
+    expect(await bucketRecords(objects)).toEqual(appended);
+  });
+
+  it('with a threaded engine, a store error while a file uploads ends the cycle, and nothing is lost', async () => {
+    const { store, objects, make } = setup({ limit: 4 });
+    const appended = await store.append(captures(20));
+    const claimNext = store.claimNext.bind(store);
+    let calls = 0;
+    store.claimNext = async (request) => {
+      // The fourth claim is taken in the background, after a compression ended.
+      if (++calls === 4) throw new Error('database is locked');
+      return claimNext(request);
+    };
+    const { engine } = offThreadEngine(2);
+    const exporter = make('exporter-1', engine);
+    const failed = await exporter.runNow();
+    expect(failed.error).toMatchObject({ code: 'ExportFailed', message: 'database is locked' });
+    expect(failed.files).toBeGreaterThan(0);
+    const retry = await exporter.runNow();
+    expect(retry.error).toBeUndefined();
+    expect(failed.records + retry.records).toBe(20);
+    expect(await bucketRecords(objects)).toEqual(appended);
   });
 
   it('with files in flight, a permanent error leaves every claim to the next cycle, in order', async () => {

@@ -230,30 +230,41 @@ export class Exporter {
    * Exports the cycle's claims, uploading them in order. An engine that compresses on this
    * thread (and may lend its frame) gets one file at a time. A threaded one gets the next files
    * while a file uploads: each thread holds one file in its memory while compressing it, and
-   * the files in the threads' memory at once hold no more CBOR together than max_file_bytes.
-   * One more file may wait for a busy thread (holding only a few pieces of itself), so that
-   * its reading overlaps the compression before it.
+   * the files that can be in the threads' memory at once hold no more CBOR together than
+   * max_file_bytes. One more file may wait for a busy thread (holding only a few pieces of
+   * itself), so that its reading overlaps the compression before it.
    */
   async #drain(config: S3ExporterConfig, objects: ObjectStore, result: CycleResult): Promise<void> {
     const { zstd } = this.#options;
+    const threads = zstd.threads ?? 0;
     const claims = this.#claims(config);
     const files: { claim: ExportClaim; file: Promise<Uint8Array>; compressing: boolean }[] = [];
     /** Claimed but not started: the files in flight had no room for it yet. */
     let next: ExportClaim | undefined;
     let exhausted = false;
+    /** Set when the cycle ends: nothing starts after that. */
+    let ended = false;
+    /** A store error met while filling in the background, for the cycle to end with. */
+    let fillError: unknown;
 
-    /** At most `threads` files compressing and one uploading, and the budget. */
+    /** Whether `claim` may start now: see above. */
     const hasRoom = (claim: ExportClaim) => {
-      const compressing = files.filter((entry) => entry.compressing);
-      const inMemory = [...compressing.map((entry) => entry.claim.cborBytes), claim.cborBytes];
-      // The first `threads` of them are in the threads' memory at once; a later one waits.
-      const shared = inMemory.slice(0, Math.max(1, zstd.threads));
-      return shared.length === 1 || shared.reduce((a, b) => a + b) <= config.max_file_bytes;
+      const compressing = files
+        .filter((entry) => entry.compressing)
+        .map((entry) => entry.claim.cborBytes);
+      if (compressing.length === 0) return true;
+      if (compressing.length < threads) {
+        // A thread of its own, now, beside all those compressing.
+        return compressing.reduce((a, b) => a + b) + claim.cborBytes <= config.max_file_bytes;
+      }
+      // It waits for a thread, then compresses beside at most threads - 1 of these.
+      const beside = compressing.sort((a, b) => b - a).slice(0, threads - 1);
+      return beside.reduce((a, b) => a + b, claim.cborBytes) <= config.max_file_bytes;
     };
 
     const fill = async () => {
       // No claim is taken before there is a place for it (files.length), lest it wait leased.
-      while (!exhausted && files.length <= zstd.threads) {
+      while (!exhausted && !ended && fillError === undefined && files.length <= threads) {
         if (!next) {
           const claimed = await claims.next();
           if (claimed.done) {
@@ -261,6 +272,7 @@ export class Exporter {
             return;
           }
           next = claimed.value;
+          if (ended) return; // the claim stays in the store for the next cycle
         }
         if (!hasRoom(next)) return;
         const entry = { claim: next, file: this.#file(next), compressing: true };
@@ -270,7 +282,7 @@ export class Exporter {
           .finally(() => {
             entry.compressing = false;
             // A threaded engine's memory freed up: the next file may fit now.
-            if (zstd.threads > 0) void refill();
+            if (threads > 0) void refill();
           })
           .catch(() => {}); // a failure is met where the file is awaited
       }
@@ -278,13 +290,16 @@ export class Exporter {
     // One fill at a time: they share the claims and `next`.
     let filling = Promise.resolve();
     const refill = () => {
-      filling = filling.then(fill);
+      filling = filling.then(fill).catch((error: unknown) => {
+        fillError ??= error;
+      });
       return filling;
     };
 
     try {
       await refill();
       while (files.length > 0) {
+        if (fillError !== undefined) throw fillError;
         const head = files[0]!;
         const file = await head.file;
         try {
@@ -295,11 +310,12 @@ export class Exporter {
         files.shift();
         await refill();
       }
+      if (fillError !== undefined) throw fillError;
     } finally {
-      // Nothing starts after the cycle: files still compressing are let finish, and their
-      // claims stay in the store for the next cycle to export first.
-      exhausted = true;
-      await filling.catch(() => {});
+      // Files still compressing are let finish; their claims stay in the store, and the next
+      // cycle exports them first.
+      ended = true;
+      await filling;
       await Promise.allSettled(files.map((entry) => entry.file));
     }
   }
@@ -320,7 +336,8 @@ export class Exporter {
     let claim = initial;
     let file = compressed;
     // #alreadyUploaded uses the engine, which may then reuse a lent frame: keep a copy first.
-    let copied = false;
+    // (A threaded engine's frames are the caller's own.)
+    let copied = (this.#options.zstd.threads ?? 0) > 0;
     const keepFile = () => {
       if (!copied) file = file.slice();
       copied = true;
@@ -443,12 +460,16 @@ export class Exporter {
         );
       }
     }
-    if (this.#content.byteLength < claim.cborBytes) this.#content = new Uint8Array(claim.cborBytes);
+    // Reused where files are compressed one at a time; files compressed at once get their own.
+    let content = this.#content;
+    if ((zstd.threads ?? 0) > 0) content = new Uint8Array(claim.cborBytes);
+    else if (content.byteLength < claim.cborBytes)
+      this.#content = content = new Uint8Array(claim.cborBytes);
     let length = 0;
     for await (const cbor of this.#records(claim)) {
-      this.#content.set(cbor, length);
+      content.set(cbor, length);
       length += cbor.byteLength;
     }
-    return compressSequence(this.#content.subarray(0, length), zstd);
+    return compressSequence(content.subarray(0, length), zstd);
   }
 }

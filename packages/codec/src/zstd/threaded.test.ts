@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { makeRecords } from '../../test/fixtures.ts';
 import { encodeRecords } from '../cbor-seq.ts';
 import { splitFrames } from './frames.ts';
@@ -108,26 +108,61 @@ describe('threaded WASM zstd engine', () => {
     expect(hex(reference.decompressFrame(frame, cbor.byteLength))).toBe(hex(cbor));
   });
 
+  /** Runs a module script in a Node process, from this package's directory. */
+  const runScript = (script: string) =>
+    spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: new URL('../..', import.meta.url).pathname,
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+
   it('lets a process exit when its threads are idle, without close()', () => {
-    const script = `
+    const child = runScript(`
       import { createThreadedZstd } from './src/zstd/threaded.ts';
       const zstd = await createThreadedZstd({ threads: 2 });
       async function* one() { yield new Uint8Array(100_000).fill(1); }
       const frame = await zstd.compressStream(one(), 100_000, 3);
       console.log(frame.byteLength > 0 ? 'compressed' : 'empty');
-    `;
-    const child = spawnSync(
-      process.execPath,
-      ['--import', 'tsx', '--input-type=module', '-e', script],
-      {
-        cwd: new URL('../..', import.meta.url).pathname,
-        encoding: 'utf8',
-        timeout: 30_000,
-      },
-    );
+    `);
     expect(child.stderr).toBe('');
     expect(child.stdout.trim()).toBe('compressed');
     expect(child.status).toBe(0);
+  });
+
+  it('keeps its thread holding the process while a file is still being sent, even after a refusal', async () => {
+    // 20 MiB announced as 1 byte: the thread refuses at once, but the pieces still travel there
+    // and back; a process with nothing else to do must not exit while the sender waits for them.
+    const timeline: string[] = [];
+    const spawnNode = nodeThreads()!;
+    const zstd = await threaded(1, (body) => {
+      const thread = spawnNode(body);
+      return {
+        ...thread,
+        keepAlive(alive) {
+          timeline.push(`keepAlive ${alive}`);
+          thread.keepAlive(alive);
+        },
+      };
+    });
+    async function* big() {
+      for (let i = 0; i < 20; i++) yield new Uint8Array(1 << 20).fill(i);
+      timeline.push('all sent');
+    }
+    await expect(zstd.compressStream(big(), 1, 3)).rejects.toThrow(
+      'expected 1 bytes to compress, got more',
+    );
+    // Let go only once everything was sent and every piece came back.
+    await vi.waitFor(() => expect(timeline).toContain('keepAlive false'));
+    expect(timeline.indexOf('keepAlive false')).toBeGreaterThan(timeline.indexOf('all sent'));
+  });
+
+  it('compresses nothing more once closed', async () => {
+    const zstd = await threaded(1);
+    await zstd.compressStream(chunksOf(cbor, 8192), cbor.byteLength, 3);
+    await zstd.close();
+    await expect(zstd.compressStream(chunksOf(cbor, 8192), cbor.byteLength, 3)).rejects.toThrow(
+      'zstd (wasm) threads closed',
+    );
   });
 
   it('refuses a thread count that is not a whole number of at least 1', async () => {

@@ -37,10 +37,12 @@ export interface ThreadedZstd extends ZstdEngine {
 /** The size of the pieces a file's content travels in. */
 const PIECE_BYTES = 4 * 1024 * 1024;
 /**
- * Pieces in existence at most: sending waits for one to come back, so a thread that is busy
- * (or slower than the reading) holds the reading back instead of pieces piling up.
+ * Pieces in existence at most, and on their way to one thread at most: sending waits for one to
+ * come back, so a busy thread holds the reading back instead of pieces piling up, and a file
+ * waiting for a busy thread leaves pieces for the others.
  */
 const MAX_PIECES = 4;
+const PIECES_PER_THREAD = 2;
 
 type ToThread =
   | { kind: 'start'; wasm: ArrayBuffer }
@@ -64,6 +66,8 @@ interface Worker {
   jobs: Map<number, Job>;
   /** Pieces sent and not yet back. */
   piecesOut: number;
+  /** Files being sent. */
+  sends: number;
   /** Why the thread is gone, once it is. */
   failed?: Error;
   /** The file being sent: one at a time, so that the thread takes files whole and in turn. */
@@ -171,7 +175,9 @@ function serveCompression(
 /**
  * The thread's script: the two functions' source text. esbuild, when told to keep function names
  * (tsx does), wraps functions in a `__name` helper defined outside them; the script defines a
- * harmless one so that source still runs.
+ * harmless one so that source still runs. Any other helper a transpiler adds would break it:
+ * a target below ES2018 (async generators), or coverage instrumentation. threaded.test.ts and
+ * the Bun, Deno and bundled-CLI tests run it as each of our toolchains transpiles it.
  */
 const THREAD_SOURCE = `const __name = (target) => target;
 const wasmEngine = ${wasmEngine.toString()};
@@ -201,34 +207,49 @@ export async function createThreadedZstd(
   /** Pieces back from the threads, and frames' memory handed back (release), for reuse. */
   const pieces: ArrayBuffer[] = [];
   let piecesMade = 0;
-  /** Senders waiting for a piece to come back. */
-  const awaitingPiece: Array<(piece: ArrayBuffer) => void> = [];
   const frames: ArrayBuffer[] = [];
+  let closed = false;
+  /** Senders waiting for a piece to come back. */
+  let waiting: Array<() => void> = [];
+  const wakeSenders = () => {
+    const woken = waiting;
+    waiting = [];
+    for (const wake of woken) wake();
+  };
   /** Memory of frames handed out: only those are taken back. */
   const handedOut = new WeakSet<ArrayBuffer>();
 
   const post = (worker: Worker, message: ToThread, transfer: ArrayBuffer[] = []) =>
     worker.thread.post(message, transfer);
 
-  const takePiece = async (): Promise<ArrayBuffer> => {
-    const spare = pieces.pop();
-    if (spare) return spare;
-    if (piecesMade < MAX_PIECES) {
-      piecesMade++;
-      return new ArrayBuffer(PIECE_BYTES);
+  /** A piece to fill for `worker`, once it has fewer than its share on the way. */
+  const takePiece = async (worker: Worker): Promise<ArrayBuffer> => {
+    for (;;) {
+      if (worker.failed) throw worker.failed;
+      if (worker.piecesOut < PIECES_PER_THREAD) {
+        const spare = pieces.pop();
+        if (spare) return spare;
+        if (piecesMade < MAX_PIECES) {
+          piecesMade++;
+          return new ArrayBuffer(PIECE_BYTES);
+        }
+      }
+      await new Promise<void>((resolve) => waiting.push(resolve));
     }
-    return new Promise((resolve) => awaitingPiece.push(resolve));
   };
   const givePiece = (piece: ArrayBuffer) => {
-    const waiting = awaitingPiece.shift();
-    if (waiting) waiting(piece);
-    else pieces.push(piece);
+    pieces.push(piece);
+    wakeSenders();
   };
+
+  /** A thread keeps the process alive while it has anything of ours: a file, or pieces. */
+  const refreshKeepAlive = (worker: Worker) =>
+    worker.thread.keepAlive(worker.jobs.size > 0 || worker.sends > 0 || worker.piecesOut > 0);
 
   const settle = (worker: Worker, id: number) => {
     const job = worker.jobs.get(id);
     worker.jobs.delete(id);
-    if (worker.jobs.size === 0) worker.thread.keepAlive(false);
+    refreshKeepAlive(worker);
     return job;
   };
 
@@ -237,6 +258,7 @@ export async function createThreadedZstd(
       thread: spawn(THREAD_SOURCE),
       jobs: new Map(),
       piecesOut: 0,
+      sends: 0,
       sending: Promise.resolve(),
     };
     worker.thread.listen(
@@ -245,6 +267,7 @@ export async function createThreadedZstd(
         if (reply.kind === 'piece') {
           worker.piecesOut--;
           givePiece(reply.piece);
+          refreshKeepAlive(worker);
         } else if (reply.kind === 'frame') {
           handedOut.add(reply.frame);
           settle(worker, reply.id)?.resolve(new Uint8Array(reply.frame, 0, reply.size));
@@ -263,10 +286,8 @@ export async function createThreadedZstd(
         // Its pieces are gone with it: others may be made in their place.
         piecesMade -= worker.piecesOut;
         worker.piecesOut = 0;
-        while (awaitingPiece.length > 0 && piecesMade < MAX_PIECES) {
-          piecesMade++;
-          awaitingPiece.shift()!(new ArrayBuffer(PIECE_BYTES));
-        }
+        worker.thread.keepAlive(false);
+        wakeSenders();
       },
     );
     // Each thread compiles its own copy: a compiled module cannot be sent on every runtime.
@@ -295,30 +316,36 @@ export async function createThreadedZstd(
     frames.sort((a, b) => a.byteLength - b.byteLength);
     const frame = frames.pop();
     post(worker, { kind: 'begin', id, size, level, frame }, frame ? [frame] : []);
-    let piece = new Uint8Array(await takePiece());
+    /** The piece being filled: taken when there is something to put in it. */
+    let piece: Uint8Array | undefined;
     let used = 0;
-    const ship = async () => {
+    const ship = () => {
       if (worker.failed) throw worker.failed;
-      const memory = piece.buffer as ArrayBuffer;
+      const memory = piece!.buffer as ArrayBuffer;
       worker.piecesOut++;
       post(worker, { kind: 'piece', id, piece: memory, length: used }, [memory]);
-      piece = new Uint8Array(await takePiece());
+      piece = undefined;
       used = 0;
     };
+    worker.sends++;
+    refreshKeepAlive(worker);
     try {
       for await (const chunk of chunks) {
         for (let at = 0; at < chunk.byteLength; ) {
+          piece ??= new Uint8Array(await takePiece(worker));
           const take = Math.min(chunk.byteLength - at, piece.byteLength - used);
           piece.set(chunk.subarray(at, at + take), used);
           used += take;
           at += take;
-          if (used === piece.byteLength) await ship();
+          if (used === piece.byteLength) ship();
         }
       }
-      if (used > 0) await ship();
+      if (piece && used > 0) ship();
     } finally {
-      givePiece(piece.buffer as ArrayBuffer);
+      if (piece) givePiece(piece.buffer as ArrayBuffer);
       post(worker, { kind: 'end', id });
+      worker.sends--;
+      refreshKeepAlive(worker);
     }
   };
 
@@ -328,13 +355,13 @@ export async function createThreadedZstd(
     compress: (data, level) => onThisThread().compress(data, level),
     decompressFrame: (frame, decodedBound) => onThisThread().decompressFrame(frame, decodedBound),
     async compressStream(chunks, totalBytes, level) {
+      if (closed) throw new Error('zstd (wasm) threads closed');
       const worker = pick();
       const id = nextId++;
       const frame = new Promise<Uint8Array>((resolve, reject) =>
         worker.jobs.set(id, { resolve, reject }),
       );
       frame.catch(() => {}); // met below, unless reading the content failed first
-      worker.thread.keepAlive(true);
       const sent = worker.sending.then(() => send(worker, id, chunks, totalBytes, level));
       worker.sending = sent.catch(() => {});
       try {
@@ -355,6 +382,7 @@ export async function createThreadedZstd(
       frames.length = Math.min(frames.length, options.threads + 1);
     },
     async close() {
+      closed = true;
       const closing = workers.splice(0);
       for (const worker of closing) {
         for (const job of worker.jobs.values()) job.reject(new Error('zstd (wasm) threads closed'));
