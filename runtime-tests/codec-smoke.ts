@@ -66,6 +66,23 @@ export function codecSmokeTests(test: Test): void {
     }
   });
 
+  test('the native engine writes the next frame into the memory of a frame handed back', async () => {
+    const native = await loadZstd('native');
+    // The second file is the smaller, so that the first one's memory fits it.
+    const inputs = [31, 30].map((n) => encodeRecords(makeRecords(n)));
+    async function* one(input: Uint8Array) {
+      yield input;
+    }
+    const first = await native.compressStream(one(inputs[0]!), inputs[0]!.byteLength, 3);
+    const kept = first.slice();
+    native.release?.(first);
+    const second = await native.compressStream(one(inputs[1]!), inputs[1]!.byteLength, 3);
+    assert.ok(second.buffer === first.buffer, 'the memory handed back is reused');
+    const wasm = await loadZstd('wasm');
+    assert.equal(toHex(wasm.decompressFrame(kept, inputs[0]!.byteLength)), toHex(inputs[0]!));
+    assert.equal(toHex(wasm.decompressFrame(second, inputs[1]!.byteLength)), toHex(inputs[1]!));
+  });
+
   test('native and WASM engines write one sized frame and read each other', async () => {
     const native = await loadZstd('native');
     const wasm = await loadZstd('wasm');

@@ -36,9 +36,19 @@ const asUint8Array = (bytes: Uint8Array): Uint8Array =>
 /** How much input compressStream hands zlib per write. */
 const STREAM_WRITE_BYTES = 1024 * 1024;
 
+/** zstd's bound on a frame's size for `size` bytes of input (ZSTD_COMPRESSBOUND), plus room. */
+const frameBound = (size: number) => size + Math.ceil(size / 256) + 128 * 1024;
+
 export function createNativeZstd(): ZstdEngine | undefined {
   const zlib = findZlibZstd();
   if (!zlib) return undefined;
+  /**
+   * The memory compressStream writes frames into, handed back (release) once a frame is
+   * uploaded: zlib's output is copied into it as it comes, so a frame is never held twice.
+   * Pages past a frame's end are never touched, so its size costs nothing until used.
+   */
+  let spare: ArrayBuffer | undefined;
+  const handedOut = new WeakSet<ArrayBuffer>();
   return {
     name: 'native',
     threads: 0,
@@ -55,9 +65,21 @@ export function createNativeZstd(): ZstdEngine | undefined {
         params: { [zlib.constants.ZSTD_c_compressionLevel]: level },
         pledgedSrcSize: totalBytes,
       });
-      const parts: Uint8Array[] = [];
+      const bound = frameBound(totalBytes);
+      let out = new Uint8Array(spare && spare.byteLength >= bound ? spare : new ArrayBuffer(bound));
+      spare = undefined;
+      let size = 0;
       let failure: Error | undefined;
-      stream.on('data', (part) => parts.push(part));
+      stream.on('data', (part) => {
+        if (size + part.byteLength > out.byteLength) {
+          // Only past zstd's bound (a trailing empty frame, say): grow.
+          const grown = new Uint8Array(Math.max(out.byteLength * 2, size + part.byteLength));
+          grown.set(out.subarray(0, size));
+          out = grown;
+        }
+        out.set(part, size);
+        size += part.byteLength;
+      });
       stream.on('error', (error) => {
         failure = error;
       });
@@ -92,19 +114,22 @@ export function createNativeZstd(): ZstdEngine | undefined {
       stream.end();
       if (!failure) await ended;
       if (failure) throw failure;
-      const frame = new Uint8Array(parts.reduce((sum, part) => sum + part.byteLength, 0));
-      let offset = 0;
-      for (const part of parts) {
-        frame.set(part, offset);
-        offset += part.byteLength;
-      }
+      const frame = out.subarray(0, size);
       // zlib may end the stream with an extra, empty frame after the pledged size was reached:
       // an export file is one frame, so it is cut off.
       const [first, ...rest] = splitFrames(frame);
       if (!first || rest.some((extra) => extra.contentSize !== 0)) {
         throw new ZstdStreamError(`streaming zstd wrote ${rest.length + 1} frames, not one`);
       }
-      return withContentSize(frame.subarray(0, first.end), totalBytes);
+      const file = withContentSize(frame.subarray(0, first.end), totalBytes);
+      if (file.buffer === out.buffer) handedOut.add(out.buffer as ArrayBuffer);
+      return file;
+    },
+    release(frame) {
+      const memory = frame.buffer as ArrayBuffer;
+      if (!handedOut.has(memory)) return;
+      handedOut.delete(memory);
+      spare = memory;
     },
     decompressFrame: (frame, decodedBound) =>
       asUint8Array(zlib.zstdDecompressSync(frame, { maxOutputLength: Math.max(decodedBound, 1) })),
