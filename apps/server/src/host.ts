@@ -91,8 +91,18 @@ export async function zstdFromEnv(env: Record<string, string | undefined>): Prom
   return loadZstd(engine as ZstdPreference, { wasmThreads: Number(threads) });
 }
 
+/** How an engine compresses, for the start banner. */
+export const describeZstd = (zstd: ZstdEngine): string =>
+  zstd.name === 'native'
+    ? "native (the runtime's own)"
+    : zstd.threads > 0
+      ? `wasm on ${zstd.threads} threads`
+      : 'wasm on the main thread';
+
 export interface Host {
   service: ApertureService;
+  /** The zstd engine export files are compressed with. */
+  zstd: ZstdEngine;
   adminToken: { value: string; source: string };
   ingestToken: { value: string; source: string };
   dataDir: string;
@@ -104,10 +114,11 @@ export async function openHost(options: HostOptions): Promise<Host> {
   const dataDir = resolve(options.dataDir ?? './data');
   const configPath = resolve(options.configPath ?? './aperture.hujson');
   mkdirSync(dataDir, { recursive: true });
+  const zstd = await zstdFromEnv(env);
   const { service, warnings } = await ApertureService.open({
     store: options.openStore(join(dataDir, 'captures.sqlite')),
     configSource: fileConfigSource(configPath),
-    zstd: await zstdFromEnv(env),
+    zstd,
     s3Client: options.s3Client,
     env,
     log: stderrLogger,
@@ -116,6 +127,7 @@ export async function openHost(options: HostOptions): Promise<Host> {
     stderrLogger('warn', `config: ${warning.path}: ${warning.message}`);
   return {
     service,
+    zstd,
     adminToken: token(dataDir, 'admin-token', env, 'APERTURE_ADMIN_TOKEN'),
     ingestToken: token(dataDir, 'ingest-token', env, 'APERTURE_INGEST_TOKEN'),
     dataDir,
@@ -176,6 +188,7 @@ export async function runServer(
       `  admin token:  ${host.adminToken.source}\n` +
       `  ingest token: ${host.ingestToken.source}\n` +
       `  config:       ${host.configPath} (${exporter})\n` +
+      `  zstd:         ${describeZstd(host.zstd)}\n` +
       `  data:         ${host.dataDir}\n`,
   );
   const shutdown = async () => {

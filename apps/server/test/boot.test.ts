@@ -61,6 +61,10 @@ describe.each(Object.keys(entries) as Array<keyof typeof entries>)('server on %s
     servers.push(server);
     const url = await server.url;
     await expectServes(url);
+    // Each runtime's default engine: Node 20 has no native zstd, so WASM on threads.
+    expect(server.output()).toContain(
+      `  zstd:         ${runtime === 'node' ? 'wasm on 2 threads' : "native (the runtime's own)"}\n`,
+    );
 
     const run = await fetch(`${url}/api/export/run`, {
       method: 'POST',

@@ -14,6 +14,8 @@ export const TOKENS = { admin: 'test-admin', ingest: 'test-ingest' };
 export interface ServerProcess {
   /** Resolves with the server's URL once it says where it listens; rejects if it exits first. */
   url: Promise<string>;
+  /** What the server has printed so far, stdout and stderr together. */
+  output(): string;
   /** Kills the server and whatever it started. */
   stop(): void;
 }
@@ -34,8 +36,8 @@ export function startServer(command: string[], cwd: string): ServerProcess {
       APERTURE_INGEST_TOKEN: TOKENS.ingest,
     },
   });
+  let output = '';
   const url = new Promise<string>((resolve, reject) => {
-    let output = '';
     const listen = (chunk: Buffer) => {
       output += chunk;
       const match = /listening on (http:\/\/\S+)/.exec(output);
@@ -47,6 +49,7 @@ export function startServer(command: string[], cwd: string): ServerProcess {
   });
   return {
     url,
+    output: () => output,
     stop() {
       try {
         process.kill(-child.pid!, 'SIGKILL');
