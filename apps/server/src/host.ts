@@ -26,6 +26,8 @@ export interface HostOptions {
   openStore: (path: string) => CaptureStore;
   /** How the runtime's S3 clients send; see S3ClientOptions.streamUploads. */
   s3Client?: S3ClientOptions;
+  /** Called after each exported file; see ExporterOptions.afterFile. */
+  afterExportFile?: () => void;
   env?: Record<string, string | undefined>;
 }
 
@@ -120,6 +122,7 @@ export async function openHost(options: HostOptions): Promise<Host> {
     configSource: fileConfigSource(configPath),
     zstd,
     s3Client: options.s3Client,
+    afterExportFile: options.afterExportFile,
     env,
     log: stderrLogger,
   });

@@ -34,6 +34,8 @@ export interface ServiceOptions {
   log?: Logger;
   /** How this runtime's S3 clients send (`streamUploads` where its fetch allows it). */
   s3Client?: S3ClientOptions;
+  /** Called after each exported file (see ExporterOptions.afterFile). */
+  afterExportFile?: () => void;
   /** Test seam: S3 clients for a config. */
   objectStoreFor?: (config: S3ExporterConfig) => S3Client;
 }
@@ -93,6 +95,7 @@ export class ApertureService {
       objectStore: (s3) => this.#client(s3),
       zstd: options.zstd,
       log: options.log,
+      afterFile: options.afterExportFile,
       onCycle: (result, durationMs) => {
         this.metrics.exportCycles++;
         if (result.error) this.metrics.exportErrors++;

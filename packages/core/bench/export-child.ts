@@ -134,6 +134,11 @@ async function child(input: ChildInput): Promise<void> {
     config: () => config,
     objectStore: () => client,
     zstd,
+    // As the Bun entry does (apps/server/src/bun.ts).
+    afterFile:
+      'Bun' in globalThis
+        ? () => (globalThis as unknown as { Bun: { gc(sync: boolean): void } }).Bun.gc(true)
+        : undefined,
     log: (level, message) => {
       if (level !== 'info') console.error(`${runtimeName()} exporter ${level}: ${message}`);
     },

@@ -133,6 +133,31 @@ describe('Exporter', () => {
     expect(await store.counts()).toMatchObject({ pendingRecords: 0, exportedRecords: 35 });
   });
 
+  it('calls afterFile once per file, after the file is marked exported', async () => {
+    const { store, objects } = setup();
+    await store.append(captures(25));
+    const seen: number[] = [];
+    const exporter = new Exporter({
+      store,
+      config: () => ({
+        ...DEFAULT_CONFIG.exporters.s3,
+        bucket_name: 'b',
+        region: 'r',
+        access_key_id: 'k',
+        access_secret: 's',
+        limit: 10,
+      }),
+      objectStore: () => objects,
+      zstd,
+      afterFile: () => {
+        void store.counts().then((counts) => seen.push(counts.exportedRecords));
+      },
+    });
+    expect(await exporter.runNow()).toMatchObject({ files: 3, records: 25 });
+    await settle();
+    expect(seen).toEqual([10, 20, 25]);
+  });
+
   it('keeps files under the byte budget', async () => {
     const { store, objects, make } = setup({ limit: 1000, max_file_bytes: 100_000 });
     await store.append(captures(30));

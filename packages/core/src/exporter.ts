@@ -49,6 +49,11 @@ export interface ExporterOptions {
   claimLeaseMs?: number;
   /** Called after every cycle that had a bucket to export to (for metrics). */
   onCycle?: (result: CycleResult, durationMs: number) => void;
+  /**
+   * Called after each file is uploaded and marked, with its memory handed back: where a runtime
+   * frees memory lazily (Bun), its host collects garbage here, so that peaks follow one file.
+   */
+  afterFile?: () => void;
 }
 
 export interface ExportError {
@@ -308,6 +313,7 @@ export class Exporter {
           zstd.release?.(file);
         }
         files.shift();
+        this.#options.afterFile?.();
         await refill();
       }
       if (fillError !== undefined) throw fillError;
