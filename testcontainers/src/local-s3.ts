@@ -30,6 +30,8 @@ const CONSUMED = new Set([
   'host',
   'connection',
   'content-length',
+  'transfer-encoding',
+  'expect',
   'if-none-match',
   'x-goog-if-generation-match',
 ]);

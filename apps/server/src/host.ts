@@ -98,7 +98,7 @@ export const describeZstd = (zstd: ZstdEngine): string =>
   zstd.name === 'native'
     ? "native (the runtime's own)"
     : zstd.threads > 0
-      ? `wasm on ${zstd.threads} threads`
+      ? `wasm on ${zstd.threads} thread${zstd.threads === 1 ? '' : 's'}`
       : 'wasm on the main thread';
 
 export interface Host {

@@ -34,6 +34,9 @@ export function startServer(command: string[], cwd: string): ServerProcess {
       ...process.env,
       APERTURE_ADMIN_TOKEN: TOKENS.admin,
       APERTURE_INGEST_TOKEN: TOKENS.ingest,
+      // Each runtime's default engine, whatever the environment running the tests says.
+      APERTURE_ZSTD_ENGINE: undefined,
+      APERTURE_ZSTD_THREADS: undefined,
     },
   });
   let output = '';

@@ -158,6 +158,33 @@ describe('Exporter', () => {
     expect(seen).toEqual([10, 20, 25]);
   });
 
+  it('goes on exporting when afterFile throws, and says so', async () => {
+    const { store, objects } = setup();
+    await store.append(captures(25));
+    const logs: string[] = [];
+    const exporter = new Exporter({
+      store,
+      config: () => ({
+        ...DEFAULT_CONFIG.exporters.s3,
+        bucket_name: 'b',
+        region: 'r',
+        access_key_id: 'k',
+        access_secret: 's',
+        limit: 10,
+      }),
+      objectStore: () => objects,
+      zstd,
+      afterFile: () => {
+        throw new Error('hook broke');
+      },
+      log: (level, message) => logs.push(`${level}: ${message}`),
+    });
+    const result = await exporter.runNow();
+    expect(result).toMatchObject({ files: 3, records: 25 });
+    expect(result.error).toBeUndefined();
+    expect(logs.filter((line) => line === 'warn: afterFile failed: hook broke')).toHaveLength(3);
+  });
+
   it('keeps files under the byte budget', async () => {
     const { store, objects, make } = setup({ limit: 1000, max_file_bytes: 100_000 });
     await store.append(captures(30));

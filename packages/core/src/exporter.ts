@@ -313,7 +313,12 @@ export class Exporter {
           zstd.release?.(file);
         }
         files.shift();
-        this.#options.afterFile?.();
+        try {
+          this.#options.afterFile?.();
+        } catch (error) {
+          // The file is exported; a failing hook must not stop the cycle.
+          this.#log('warn', `afterFile failed: ${(error as Error).message}`);
+        }
         await refill();
       }
       if (fillError !== undefined) throw fillError;

@@ -37,7 +37,8 @@ export interface ZstdEngine {
   ): Promise<Uint8Array>;
   /**
    * Hands back a frame from compressStream that the caller is done with, so that its memory
-   * serves the next file (the threaded engine reuses it; the others need not have this).
+   * serves a later frame (the threaded and native engines reuse it; the WASM engine on the
+   * caller's thread lends its frames instead).
    */
   release?(frame: Uint8Array): void;
   /** Decompresses one frame whose decoded size is at most `decodedBound` bytes. */

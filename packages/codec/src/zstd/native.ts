@@ -45,7 +45,8 @@ export function createNativeZstd(): ZstdEngine | undefined {
   /**
    * The memory compressStream writes frames into, handed back (release) once a frame is
    * uploaded: zlib's output is copied into it as it comes, so a frame is never held twice.
-   * Pages past a frame's end are never touched, so its size costs nothing until used.
+   * It is sized for zstd's bound, but pages past the largest frame written are never touched,
+   * so the bound costs nothing until a frame needs it.
    */
   let spare: ArrayBuffer | undefined;
   const handedOut = new WeakSet<ArrayBuffer>();
@@ -113,12 +114,16 @@ export function createNativeZstd(): ZstdEngine | undefined {
         failure = new Error(`expected ${totalBytes} bytes to compress, got ${written}`);
       stream.end();
       if (!failure) await ended;
-      if (failure) throw failure;
+      if (failure) {
+        spare = out.buffer as ArrayBuffer; // nobody else has it: the next file's
+        throw failure;
+      }
       const frame = out.subarray(0, size);
       // zlib may end the stream with an extra, empty frame after the pledged size was reached:
       // an export file is one frame, so it is cut off.
       const [first, ...rest] = splitFrames(frame);
       if (!first || rest.some((extra) => extra.contentSize !== 0)) {
+        spare = out.buffer as ArrayBuffer;
         throw new ZstdStreamError(`streaming zstd wrote ${rest.length + 1} frames, not one`);
       }
       const file = withContentSize(frame.subarray(0, first.end), totalBytes);
