@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { accessDenied, FakeClock, MemoryObjectStore, settle } from '../test/fakes.ts';
 import { captures } from '../test/store-conformance.ts';
 import { DEFAULT_CONFIG, type S3ExporterConfig } from './config.ts';
-import { Exporter } from './exporter.ts';
+import { Exporter, type ExporterOptions } from './exporter.ts';
 import type { LogLevel } from './runtime.ts';
 import { MemoryStore } from './store/memory.ts';
 
@@ -36,8 +36,13 @@ function setup(overrides: Partial<S3ExporterConfig> = {}) {
     limit: 10,
     ...overrides,
   };
-  const make = (instanceId = 'exporter-1', engine: ZstdEngine = zstd) =>
+  const make = (
+    instanceId = 'exporter-1',
+    engine: ZstdEngine = zstd,
+    extra: Pick<ExporterOptions, 'afterFile'> = {},
+  ) =>
     new Exporter({
+      ...extra,
       store,
       config: () => config,
       objectStore: () => objects,
@@ -134,21 +139,10 @@ describe('Exporter', () => {
   });
 
   it('calls afterFile once per file, after the file is marked exported', async () => {
-    const { store, objects } = setup();
+    const { store, make } = setup({ limit: 10 });
     await store.append(captures(25));
     const seen: number[] = [];
-    const exporter = new Exporter({
-      store,
-      config: () => ({
-        ...DEFAULT_CONFIG.exporters.s3,
-        bucket_name: 'b',
-        region: 'r',
-        access_key_id: 'k',
-        access_secret: 's',
-        limit: 10,
-      }),
-      objectStore: () => objects,
-      zstd,
+    const exporter = make('exporter-1', zstd, {
       afterFile: () => {
         void store.counts().then((counts) => seen.push(counts.exportedRecords));
       },
@@ -159,30 +153,20 @@ describe('Exporter', () => {
   });
 
   it('goes on exporting when afterFile throws, and says so', async () => {
-    const { store, objects } = setup();
+    const { store, make, logs } = setup({ limit: 10 });
     await store.append(captures(25));
-    const logs: string[] = [];
-    const exporter = new Exporter({
-      store,
-      config: () => ({
-        ...DEFAULT_CONFIG.exporters.s3,
-        bucket_name: 'b',
-        region: 'r',
-        access_key_id: 'k',
-        access_secret: 's',
-        limit: 10,
-      }),
-      objectStore: () => objects,
-      zstd,
+    const exporter = make('exporter-1', zstd, {
       afterFile: () => {
         throw new Error('hook broke');
       },
-      log: (level, message) => logs.push(`${level}: ${message}`),
     });
     const result = await exporter.runNow();
     expect(result).toMatchObject({ files: 3, records: 25 });
     expect(result.error).toBeUndefined();
-    expect(logs.filter((line) => line === 'warn: afterFile failed: hook broke')).toHaveLength(3);
+    const warnings = logs.filter(
+      ([level, line]) => level === 'warn' && line === 'afterFile failed: hook broke',
+    );
+    expect(warnings).toHaveLength(3);
   });
 
   it('keeps files under the byte budget', async () => {
