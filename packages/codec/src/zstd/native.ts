@@ -4,6 +4,7 @@
  * and loads on runtimes without it, where createNativeZstd() returns undefined.
  */
 import { type ZstdEngine, ZstdStreamError } from './engine.ts';
+import { FrameMemory } from './frame-memory.ts';
 import { splitFrames, withContentSize } from './frames.ts';
 
 interface ZstdStream {
@@ -48,8 +49,7 @@ export function createNativeZstd(): ZstdEngine | undefined {
    * It is sized for zstd's bound, but pages past the largest frame written are never touched,
    * so the bound costs nothing until a frame needs it.
    */
-  let spare: ArrayBuffer | undefined;
-  const handedOut = new WeakSet<ArrayBuffer>();
+  const memory = new FrameMemory(1);
   return {
     name: 'native',
     threads: 0,
@@ -67,8 +67,8 @@ export function createNativeZstd(): ZstdEngine | undefined {
         pledgedSrcSize: totalBytes,
       });
       const bound = frameBound(totalBytes);
+      const spare = memory.takeLargest();
       let out = new Uint8Array(spare && spare.byteLength >= bound ? spare : new ArrayBuffer(bound));
-      spare = undefined;
       let size = 0;
       let failure: Error | undefined;
       stream.on('data', (part) => {
@@ -115,7 +115,7 @@ export function createNativeZstd(): ZstdEngine | undefined {
       stream.end();
       if (!failure) await ended;
       if (failure) {
-        spare = out.buffer as ArrayBuffer; // nobody else has it: the next file's
+        memory.keep(out.buffer as ArrayBuffer); // nobody else has it: the next file's
         throw failure;
       }
       const frame = out.subarray(0, size);
@@ -123,19 +123,14 @@ export function createNativeZstd(): ZstdEngine | undefined {
       // an export file is one frame, so it is cut off.
       const [first, ...rest] = splitFrames(frame);
       if (!first || rest.some((extra) => extra.contentSize !== 0)) {
-        spare = out.buffer as ArrayBuffer;
+        memory.keep(out.buffer as ArrayBuffer);
         throw new ZstdStreamError(`streaming zstd wrote ${rest.length + 1} frames, not one`);
       }
       const file = withContentSize(frame.subarray(0, first.end), totalBytes);
-      if (file.buffer === out.buffer) handedOut.add(out.buffer as ArrayBuffer);
+      if (file.buffer === out.buffer) memory.handOut(out.buffer as ArrayBuffer);
       return file;
     },
-    release(frame) {
-      const memory = frame.buffer as ArrayBuffer;
-      if (!handedOut.has(memory)) return;
-      handedOut.delete(memory);
-      spare = memory;
-    },
+    release: (frame) => memory.release(frame),
     decompressFrame: (frame, decodedBound) =>
       asUint8Array(zlib.zstdDecompressSync(frame, { maxOutputLength: Math.max(decodedBound, 1) })),
   };

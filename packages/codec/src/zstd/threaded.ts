@@ -13,6 +13,7 @@
  * made when first needed: they serve rare paths (checking an object already in the bucket).
  */
 import type { ZstdEngine } from './engine.ts';
+import { FrameMemory } from './frame-memory.ts';
 import { type CompressionThread, nodeThreads, type SpawnThread } from './thread-node.ts';
 import { wasmEngine, zstdWasmBytes, zstdWasmModule } from './wasm.ts';
 
@@ -207,7 +208,8 @@ export async function createThreadedZstd(
   /** Pieces back from the threads, and frames' memory handed back (release), for reuse. */
   const pieces: ArrayBuffer[] = [];
   let piecesMade = 0;
-  const frames: ArrayBuffer[] = [];
+  // One frame's memory for each thread and one uploading: more kept would only be memory.
+  const frames = new FrameMemory(options.threads + 1);
   let closed = false;
   /** Senders waiting for a piece to come back. */
   let waiting: Array<() => void> = [];
@@ -216,8 +218,6 @@ export async function createThreadedZstd(
     waiting = [];
     for (const wake of woken) wake();
   };
-  /** Memory of frames handed out: only those are taken back. */
-  const handedOut = new WeakSet<ArrayBuffer>();
 
   const post = (worker: Worker, message: ToThread, transfer: ArrayBuffer[] = []) =>
     worker.thread.post(message, transfer);
@@ -269,7 +269,7 @@ export async function createThreadedZstd(
           givePiece(reply.piece);
           refreshKeepAlive(worker);
         } else if (reply.kind === 'frame') {
-          handedOut.add(reply.frame);
+          frames.handOut(reply.frame);
           settle(worker, reply.id)?.resolve(new Uint8Array(reply.frame, 0, reply.size));
         } else {
           settle(worker, reply.id)?.reject(new Error(reply.message));
@@ -313,8 +313,7 @@ export async function createThreadedZstd(
     size: number,
     level: number,
   ) => {
-    frames.sort((a, b) => a.byteLength - b.byteLength);
-    const frame = frames.pop();
+    const frame = frames.takeLargest();
     post(worker, { kind: 'begin', id, size, level, frame }, frame ? [frame] : []);
     /** The piece being filled: taken when there is something to put in it. */
     let piece: Uint8Array | undefined;
@@ -372,15 +371,7 @@ export async function createThreadedZstd(
       }
       return frame;
     },
-    release(frame) {
-      const memory = frame.buffer as ArrayBuffer;
-      if (!handedOut.has(memory)) return;
-      handedOut.delete(memory);
-      frames.push(memory);
-      // Beyond one per thread and one uploading, kept memory would only be memory.
-      frames.sort((a, b) => b.byteLength - a.byteLength);
-      frames.length = Math.min(frames.length, options.threads + 1);
-    },
+    release: (frame) => frames.release(frame),
     async close() {
       closed = true;
       const closing = workers.splice(0);
