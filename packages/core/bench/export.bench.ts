@@ -14,7 +14,7 @@
  * runs the server (no TypeScript loader in the measured process); Bun and Deno run TypeScript.
  * MB are 10^6 bytes of CBOR (the records as exported, before compression) per second.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, fork, spawn } from 'node:child_process';
 import {
   closeSync,
   copyFileSync,
@@ -27,7 +27,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_ZSTD_THREADS } from '@aperture-export/codec';
-import { LOCAL_CREDENTIALS, startLocalS3 } from '@aperture-export/testcontainers';
+import { LOCAL_CREDENTIALS } from '@aperture-export/testcontainers';
 import { build } from 'esbuild';
 import { makeRecord, seededRandom } from '../../codec/test/fixtures.ts';
 import { openSqliteStore } from '../src/store/sqlite-node.ts';
@@ -85,6 +85,31 @@ function runChild(command: string[], input: ChildInput): Promise<ChildResult> {
   });
 }
 
+/**
+ * A local S3 for one run, in a process of its own (local-s3-child.ts): no run inherits the
+ * state that the uploads of the runs before it left in a shared server. stop() answers the CPU
+ * it used.
+ */
+function startLocalS3Process(): Promise<{ endpoint: string; stop(): Promise<number> }> {
+  const child = fork(new URL('local-s3-child.ts', import.meta.url).pathname, {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const nextMessage = () =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      child.once('message', (message) => resolve(message as Record<string, unknown>));
+      child.once('exit', (code) => reject(new Error(`the local S3 exited ${code}`)));
+    });
+  return nextMessage().then(({ endpoint }) => ({
+    endpoint: endpoint as string,
+    async stop() {
+      const stopped = nextMessage();
+      child.send('stop');
+      return (await stopped).cpuSeconds as number;
+    },
+  }));
+}
+
 const arg = (name: string, fallback: number) => {
   const at = process.argv.indexOf(`--${name}`);
   return at > 0 ? Number(process.argv[at + 1]) : fallback;
@@ -102,7 +127,6 @@ async function main(): Promise<void> {
   const scratch = mkdtempSync(join(tmpdir(), 'export-bench-'));
   const db = join(scratch, 'captures.sqlite');
   const cborFile = join(scratch, 'records.cbor');
-  const s3 = await startLocalS3(LOCAL_CREDENTIALS);
   try {
     // Ingest, as the server would: batches of 500 captures.
     const store = await openSqliteStore(db);
@@ -129,11 +153,10 @@ async function main(): Promise<void> {
         const index = results.length;
         const copy = join(scratch, `export-${index}.sqlite`);
         copyFileSync(db, copy);
-        const s3CpuBefore = process.cpuUsage();
+        const s3 = await startLocalS3Process();
         const result = await runChild(childCommand(runtime, nodeBundle), {
           db: copy,
           endpoint: s3.endpoint,
-          // One prefix per run: repeated runs must not find each other's keys taken.
           prefix: `bench-${index + 1}-${runtime}-${engine}-${threads}`,
           limit,
           budgetBytes: budgetMib * 1024 * 1024,
@@ -141,10 +164,9 @@ async function main(): Promise<void> {
           wasmThreads: Number(threads),
           credentials: LOCAL_CREDENTIALS,
         });
-        // The local S3 serves from this process: its CPU while the child exported.
-        const s3Cpu = process.cpuUsage(s3CpuBefore);
+        const s3Cpu = await s3.stop();
         console.error(`${run} limit ${limit}: ${JSON.stringify(result)}`);
-        results.push({ ...result, limit, s3Cpu: (s3Cpu.user + s3Cpu.system) / 1e6 });
+        results.push({ ...result, limit, s3Cpu });
         rmSync(copy, { force: true });
       }
     }
@@ -196,7 +218,6 @@ async function main(): Promise<void> {
         );
     }
   } finally {
-    await s3.stop();
     rmSync(scratch, { recursive: true, force: true });
   }
 }
