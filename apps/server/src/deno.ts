@@ -1,5 +1,6 @@
 /** The server on Deno: `deno run -A apps/server/src/deno.ts [--port 8080]`. */
 import { openSqliteStore } from '@aperture-export/core/sqlite-deno';
+import { denoGarbageCollector } from './deno-gc.ts';
 import { entryOptions, runServer } from './host.ts';
 
 declare const Deno: {
@@ -12,6 +13,9 @@ declare const Deno: {
 await runServer({
   ...entryOptions(process.argv.slice(2)),
   openStore: openSqliteStore,
+  // As on Bun: collected after each file, an export's peak stays near one file's worth
+  // (BENCHMARKS.md); Deno's fetch copies each upload, which leaves more behind than on Node.
+  afterExportFile: denoGarbageCollector(),
   serve: (fetch, port, hostname) =>
     new Promise((resolve) => {
       const server = Deno.serve(

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { loadZstd, type ZstdEngine } from '@aperture-export/codec';
 import { S3Client } from '@aperture-export/s3';
+import { denoGarbageCollector } from '../../../apps/server/src/deno-gc.ts';
 import { DEFAULT_CONFIG, Exporter } from '../src/index.ts';
 import type { CaptureStore } from '../src/store/types.ts';
 
@@ -57,6 +58,14 @@ const cpuSince = (before: { user: number; system: number }) => {
 };
 
 /** The SQLite store of the runtime this process runs on. */
+/** What the runtime's server entry does after each exported file (apps/server/src/bun.ts, deno.ts). */
+function afterFileForRuntime(): (() => void) | undefined {
+  if ('Bun' in globalThis)
+    return () => (globalThis as unknown as { Bun: { gc(sync: boolean): void } }).Bun.gc(true);
+  if ('Deno' in globalThis) return denoGarbageCollector();
+  return undefined;
+}
+
 async function openStore(path: string): Promise<CaptureStore> {
   if ('Bun' in globalThis)
     return (await import('../src/store/sqlite-bun.ts')).openSqliteStore(path);
@@ -134,11 +143,8 @@ async function child(input: ChildInput): Promise<void> {
     config: () => config,
     objectStore: () => client,
     zstd,
-    // As the Bun entry does (apps/server/src/bun.ts).
-    afterFile:
-      'Bun' in globalThis
-        ? () => (globalThis as unknown as { Bun: { gc(sync: boolean): void } }).Bun.gc(true)
-        : undefined,
+    // As the Bun and Deno entries do (apps/server/src/bun.ts, deno.ts).
+    afterFile: afterFileForRuntime(),
     log: (level, message) => {
       if (level !== 'info') console.error(`${runtimeName()} exporter ${level}: ${message}`);
     },

@@ -1,0 +1,17 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+/**
+ * A full garbage collection on Deno, which has nothing like Bun.gc and no gc() unless started
+ * with --v8-flags=--expose-gc: the flag is set now, and a context made after it sees gc().
+ * Undefined where that does not work, so the server runs on without it.
+ */
+export function denoGarbageCollector(): (() => void) | undefined {
+  try {
+    setFlagsFromString('--expose-gc');
+    const gc: unknown = runInNewContext('gc');
+    return typeof gc === 'function' ? () => gc() : undefined;
+  } catch {
+    return undefined;
+  }
+}
