@@ -51,7 +51,8 @@ export interface ExporterOptions {
   onCycle?: (result: CycleResult, durationMs: number) => void;
   /**
    * Called after each file is uploaded and marked, with its memory handed back: where a runtime
-   * frees memory lazily (Bun), its host collects garbage here, so that peaks follow one file.
+   * frees memory lazily (Bun) or leaves copies of uploads behind (Deno), its host collects
+   * garbage here, so that peaks follow one file.
    */
   afterFile?: () => void;
 }
