@@ -57,7 +57,6 @@ const cpuSince = (before: { user: number; system: number }) => {
   return (user + system) / 1e6;
 };
 
-/** The SQLite store of the runtime this process runs on. */
 /** What the runtime's server entry does after each exported file (apps/server/src/bun.ts, deno.ts). */
 function afterFileForRuntime(): (() => void) | undefined {
   if ('Bun' in globalThis)
@@ -66,6 +65,7 @@ function afterFileForRuntime(): (() => void) | undefined {
   return undefined;
 }
 
+/** The SQLite store of the runtime this process runs on. */
 async function openStore(path: string): Promise<CaptureStore> {
   if ('Bun' in globalThis)
     return (await import('../src/store/sqlite-bun.ts')).openSqliteStore(path);
@@ -168,7 +168,10 @@ async function child(input: ChildInput): Promise<void> {
   await store.close();
   const output: ChildResult = {
     runtime: runtimeName(),
-    engine: zstd.threads > 0 ? `${zstd.name} (${zstd.threads} threads)` : zstd.name,
+    engine:
+      zstd.threads > 0
+        ? `${zstd.name} (${zstd.threads} thread${zstd.threads === 1 ? '' : 's'})`
+        : zstd.name,
     seconds,
     stages,
     rssBefore,

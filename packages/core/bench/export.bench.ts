@@ -95,16 +95,29 @@ function startLocalS3Process(): Promise<{ endpoint: string; stop(): Promise<numb
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
+  /** The child's next message, or why there will be none. */
   const nextMessage = () =>
     new Promise<Record<string, unknown>>((resolve, reject) => {
-      child.once('message', (message) => resolve(message as Record<string, unknown>));
-      child.once('exit', (code) => reject(new Error(`the local S3 exited ${code}`)));
+      const gone = () =>
+        new Error(
+          `the local S3 exited (${child.exitCode ?? child.signalCode ?? 'channel closed'})`,
+        );
+      if (!child.connected) return reject(gone());
+      const onMessage = (message: unknown) =>
+        settle(() => resolve(message as Record<string, unknown>));
+      const onExit = () => settle(() => reject(gone()));
+      const onError = (error: Error) => settle(() => reject(error));
+      const settle = (then: () => void) => {
+        child.off('message', onMessage).off('exit', onExit).off('error', onError);
+        then();
+      };
+      child.on('message', onMessage).on('exit', onExit).on('error', onError);
     });
   return nextMessage().then(({ endpoint }) => ({
     endpoint: endpoint as string,
     async stop() {
       const stopped = nextMessage();
-      child.send('stop');
+      if (child.connected) child.send('stop');
       return (await stopped).cpuSeconds as number;
     },
   }));
@@ -154,16 +167,22 @@ async function main(): Promise<void> {
         const copy = join(scratch, `export-${index}.sqlite`);
         copyFileSync(db, copy);
         const s3 = await startLocalS3Process();
-        const result = await runChild(childCommand(runtime, nodeBundle), {
-          db: copy,
-          endpoint: s3.endpoint,
-          prefix: `bench-${index + 1}-${runtime}-${engine}-${threads}`,
-          limit,
-          budgetBytes: budgetMib * 1024 * 1024,
-          engine,
-          wasmThreads: Number(threads),
-          credentials: LOCAL_CREDENTIALS,
-        });
+        let result: ChildResult;
+        try {
+          result = await runChild(childCommand(runtime, nodeBundle), {
+            db: copy,
+            endpoint: s3.endpoint,
+            prefix: `bench-${index + 1}-${runtime}-${engine}-${threads}`,
+            limit,
+            budgetBytes: budgetMib * 1024 * 1024,
+            engine,
+            wasmThreads: Number(threads),
+            credentials: LOCAL_CREDENTIALS,
+          });
+        } catch (error) {
+          await s3.stop().catch(() => {}); // its objects go with it; the run's error is the one to see
+          throw error;
+        }
         const s3Cpu = await s3.stop();
         console.error(`${run} limit ${limit}: ${JSON.stringify(result)}`);
         results.push({ ...result, limit, s3Cpu });
