@@ -1,7 +1,7 @@
 /** The server on Deno: `deno run -A apps/server/src/deno.ts [--port 8080]`. */
 import { openSqliteStore } from '@aperture-export/core/sqlite-deno';
 import { denoGarbageCollector } from './deno-gc.ts';
-import { entryOptions, runServer } from './host.ts';
+import { entryOptions, runServer, stderrLogger } from './host.ts';
 
 declare const Deno: {
   serve(
@@ -10,12 +10,19 @@ declare const Deno: {
   ): { shutdown(): Promise<void> };
 };
 
+const collectGarbage = denoGarbageCollector();
+if (!collectGarbage)
+  stderrLogger(
+    'warn',
+    'no way to collect garbage on this Deno: export memory peaks may run higher (docs/exporter.md, Memory)',
+  );
+
 await runServer({
   ...entryOptions(process.argv.slice(2)),
   openStore: openSqliteStore,
   // As on Bun: collected after each file, an export's peak stays near one file's worth
   // (BENCHMARKS.md); Deno's fetch copies each upload, which leaves more behind than on Node.
-  afterExportFile: denoGarbageCollector(),
+  afterExportFile: collectGarbage,
   serve: (fetch, port, hostname) =>
     new Promise((resolve) => {
       const server = Deno.serve(
