@@ -1,7 +1,7 @@
 /**
  * Export benchmark: realistic captures from the SQLite store to the strict local S3, in a child
  * process (export-child.ts) whose peak RSS is measured; beside it, the zstd CLI at -3 on the
- * same CBOR bytes.
+ * same CBOR bytes (its best of three runs).
  *
  *   node --import tsx bench/export.bench.ts [--records 100000] [--budget-mib 64]
  *        [--limits 10000,1000] [--runtimes node,node:wasm:0,bun,bun:wasm,deno,deno:wasm]
@@ -206,9 +206,14 @@ async function main(): Promise<void> {
     raw.close();
     closeSync(fd);
     const cborBytes = statSync(cborFile).size;
-    const cliStarted = performance.now();
-    execFileSync('sh', ['-c', `zstd -3 -q -c '${cborFile}' > /dev/null`]);
-    const cliSeconds = (performance.now() - cliStarted) / 1000;
+    // The CLI's best of three: its time varies from run to run (341-378 MB/s on this machine's
+    // kind), and the fastest is the strictest reference.
+    let cliSeconds = Number.POSITIVE_INFINITY;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const cliStarted = performance.now();
+      execFileSync('sh', ['-c', `zstd -3 -q -c '${cborFile}' > /dev/null`]);
+      cliSeconds = Math.min(cliSeconds, (performance.now() - cliStarted) / 1000);
+    }
 
     const mb = (bytes: number) => bytes / 1e6;
     const cliMbps = mb(cborBytes) / cliSeconds;
