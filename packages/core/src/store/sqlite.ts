@@ -55,6 +55,14 @@ export function statementCache<S>(prepare: (sql: string) => S): (sql: string) =>
   };
 }
 
+/**
+ * A page of a claim's records after an id. Ranged and ordered in the claim index's own order
+ * (c.id): ordered by r.id, SQLite sorted every remaining record of the claim, blobs and all,
+ * for each page (store.test.ts checks the plan).
+ */
+export const CLAIM_RECORDS_PAGE = `SELECT r.id, r.record FROM captures c JOIN capture_records r ON r.id = c.id
+  WHERE c.claim_id = ? AND c.id > ? AND c.id <= ? ORDER BY c.id LIMIT 256`;
+
 /** Schema versions, applied in order; `PRAGMA user_version` records the last one applied. */
 const MIGRATIONS: string[] = [
   `CREATE TABLE captures (
@@ -346,11 +354,11 @@ export class SqliteStore implements CaptureStore {
   async *claimRecords(claim: ExportClaim): AsyncIterable<Uint8Array> {
     let afterId = claim.firstId - 1;
     for (;;) {
-      const page = this.#db.all<{ id: number; record: Uint8Array }>(
-        `SELECT r.id, r.record FROM capture_records r JOIN captures c ON c.id = r.id
-         WHERE c.claim_id = ? AND r.id > ? AND r.id <= ? ORDER BY r.id LIMIT 256`,
-        [claim.claimId, afterId, claim.lastId],
-      );
+      const page = this.#db.all<{ id: number; record: Uint8Array }>(CLAIM_RECORDS_PAGE, [
+        claim.claimId,
+        afterId,
+        claim.lastId,
+      ]);
       for (const row of page) yield bytes(row.record);
       if (page.length < 256) return;
       afterId = page.at(-1)!.id;
