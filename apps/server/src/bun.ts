@@ -17,7 +17,7 @@ declare const Bun: {
 await runServer({
   ...entryOptions(process.argv.slice(2)),
   openStore: openSqliteStore,
-  s3Client: { streamUploads: true }, // Node's and Bun's fetch send its Content-Length
+  s3Client: { streamUploads: true }, // Bun's fetch sends a stream's Content-Length
   // Bun frees memory lazily: collected after each file (~7 ms), an export's peak stays near one
   // file's worth instead of drifting up file after file (BENCHMARKS.md).
   afterExportFile: () => Bun.gc(true),

@@ -7,9 +7,8 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { captureFromJson, decodeExportFile, recordToJson } from '@aperture-export/codec';
 import { type NewCapture, parseConfig, purgeOnce } from '@aperture-export/core';
-import { openSqliteStore } from '@aperture-export/core/sqlite-node';
 import { type Host, openHost, zstdFromEnv } from './host.ts';
-import { startNodeServer } from './node-server.ts';
+import { NODE_HOST, startNodeServer } from './node-server.ts';
 import { s3ClientFor } from './service.ts';
 
 const USAGE = `usage: aperture <command> [options]
@@ -41,8 +40,7 @@ async function withHost<T>(
   const host = await openHost({
     dataDir: flags.data,
     configPath: flags.config,
-    openStore: openSqliteStore,
-    s3Client: { streamUploads: true }, // Node's and Bun's fetch send its Content-Length
+    ...NODE_HOST,
   });
   try {
     return await fn(host);

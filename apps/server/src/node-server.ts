@@ -1,7 +1,13 @@
 /** The server on Node (@hono/node-server), for the node.ts entry and the CLI's `serve`. */
 import { openSqliteStore } from '@aperture-export/core/sqlite-node';
 import { serve } from '@hono/node-server';
-import { runServer } from './host.ts';
+import { type HostOptions, runServer } from './host.ts';
+
+/** What every Node host (this server and the CLI) opens its store and S3 clients with. */
+export const NODE_HOST: Pick<HostOptions, 'openStore' | 's3Client'> = {
+  openStore: openSqliteStore,
+  s3Client: { streamUploads: true }, // Node's fetch sends a stream's Content-Length
+};
 
 export function startNodeServer(options: {
   port?: number;
@@ -11,8 +17,7 @@ export function startNodeServer(options: {
 }) {
   return runServer({
     ...options,
-    openStore: openSqliteStore,
-    s3Client: { streamUploads: true }, // Node's and Bun's fetch send its Content-Length
+    ...NODE_HOST,
     serve: (fetch, port, hostname) =>
       new Promise((resolve) => {
         const server = serve({ fetch, port, hostname }, (info) => {

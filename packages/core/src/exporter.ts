@@ -242,7 +242,7 @@ export class Exporter {
    */
   async #drain(config: S3ExporterConfig, objects: ObjectStore, result: CycleResult): Promise<void> {
     const { zstd } = this.#options;
-    const threads = zstd.threads ?? 0;
+    const { threads } = zstd;
     const claims = this.#claims(config);
     const files: { claim: ExportClaim; file: Promise<Uint8Array>; compressing: boolean }[] = [];
     /** Claimed but not started: the files in flight had no room for it yet. */
@@ -349,7 +349,7 @@ export class Exporter {
     let file = compressed;
     // #alreadyUploaded uses the engine, which may then reuse a lent frame: keep a copy first.
     // (A threaded engine's frames are the caller's own.)
-    let copied = (this.#options.zstd.threads ?? 0) > 0;
+    let copied = this.#options.zstd.threads > 0;
     const keepFile = () => {
       if (!copied) file = file.slice();
       copied = true;
@@ -474,7 +474,7 @@ export class Exporter {
     }
     // Reused where files are compressed one at a time; files compressed at once get their own.
     let content = this.#content;
-    if ((zstd.threads ?? 0) > 0) content = new Uint8Array(claim.cborBytes);
+    if (zstd.threads > 0) content = new Uint8Array(claim.cborBytes);
     else if (content.byteLength < claim.cborBytes)
       this.#content = content = new Uint8Array(claim.cborBytes);
     let length = 0;
