@@ -6,7 +6,13 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { captureFromJson, decodeExportFile, recordToJson } from '@aperture-export/codec';
-import { type NewCapture, parseConfig, purgeOnce } from '@aperture-export/core';
+import {
+  exporterEnabled,
+  formatIssues,
+  type NewCapture,
+  parseConfig,
+  purgeOnce,
+} from '@aperture-export/core';
 import { type Host, openHost, zstdFromEnv } from './host.ts';
 import { NODE_HOST, startNodeServer } from './node-server.ts';
 import { s3ClientFor } from './service.ts';
@@ -72,8 +78,7 @@ async function readExportFile(source: string, flags: { config?: string }): Promi
     }
   })();
   const result = parseConfig(text, process.env);
-  if (!result.ok)
-    throw new Error(`invalid config: ${result.errors[0]!.path}: ${result.errors[0]!.message}`);
+  if (!result.ok) throw new Error(`invalid config: ${formatIssues(result.errors)}`);
   const s3 = { ...result.config.exporters.s3, bucket_name: s3Url[1]! };
   if (!s3.region || !s3.access_key_id || !s3.access_secret) {
     throw new Error('reading from s3:// needs exporters.s3 region and keys in the config');
@@ -146,7 +151,7 @@ async function main(argv: string[]): Promise<void> {
       if (!flags.once)
         throw new UsageError('export runs with --once (the server exports on its schedule)');
       await withHost(flags, async ({ service }) => {
-        if (!service.config.exporters.s3.bucket_name)
+        if (!exporterEnabled(service.config.exporters.s3))
           throw new Error('no bucket configured (exporters.s3.bucket_name)');
         const result = await service.exportNow();
         out(result);
@@ -193,11 +198,10 @@ async function main(argv: string[]): Promise<void> {
       const [sub, file] = rest;
       if (sub !== 'check' || !file) throw new UsageError('usage: aperture config check <file>');
       const result = parseConfig(readInput(file).toString('utf8'), process.env);
-      for (const warning of result.warnings)
-        process.stderr.write(`warning: ${warning.path}: ${warning.message}\n`);
+      if (result.warnings.length > 0)
+        process.stderr.write(`${formatIssues(result.warnings, 'warning: ')}\n`);
       if (!result.ok) {
-        for (const error of result.errors)
-          process.stderr.write(`${error.path ? `${error.path}: ` : ''}${error.message}\n`);
+        process.stderr.write(`${formatIssues(result.errors)}\n`);
         process.exit(1);
       }
       process.stdout.write(`${file}: OK\n`);

@@ -13,7 +13,12 @@ import {
   type ZstdEngine,
   type ZstdPreference,
 } from '@aperture-export/codec';
-import type { CaptureStore, Logger } from '@aperture-export/core';
+import {
+  type CaptureStore,
+  exporterEnabled,
+  formatIssues,
+  type Logger,
+} from '@aperture-export/core';
 import type { S3ClientOptions } from '@aperture-export/s3';
 import { createApp } from './app.ts';
 import { ApertureService, type ConfigSource } from './service.ts';
@@ -126,8 +131,7 @@ export async function openHost(options: HostOptions): Promise<Host> {
     env,
     log: stderrLogger,
   });
-  for (const warning of warnings)
-    stderrLogger('warn', `config: ${warning.path}: ${warning.message}`);
+  if (warnings.length > 0) stderrLogger('warn', formatIssues(warnings, 'config: '));
   return {
     service,
     zstd,
@@ -183,8 +187,9 @@ export async function runServer(
     options.port ?? 8080,
     options.hostname ?? '127.0.0.1',
   );
-  const exporter = host.service.config.exporters.s3.bucket_name
-    ? `exporting to bucket ${host.service.config.exporters.s3.bucket_name}`
+  const s3 = host.service.config.exporters.s3;
+  const exporter = exporterEnabled(s3)
+    ? `exporting to bucket ${s3.bucket_name}`
     : 'exporter off until a bucket is configured';
   process.stdout.write(
     `aperture-export listening on ${server.url}\n` +

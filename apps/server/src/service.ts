@@ -8,14 +8,15 @@ import {
   type AppConfig,
   type CaptureStore,
   type ConfigIssue,
-  checkConfig,
   Exporter,
   type ExportStatus,
+  exporterEnabled,
+  formatIssues,
   type Logger,
   parseConfig,
-  parseHuJson,
-  REDACTED,
   RetentionWorker,
+  redactConfigText,
+  restoreRedactedSecrets,
   type S3ExporterConfig,
 } from '@aperture-export/core';
 import { S3Client, type S3ClientOptions } from '@aperture-export/s3';
@@ -43,8 +44,6 @@ export interface ServiceOptions {
 export type ConfigUpdate =
   | { ok: true; warnings: ConfigIssue[] }
   | { ok: false; errors: ConfigIssue[]; warnings: ConfigIssue[] };
-
-const SECRET_FIELDS = ['access_key_id', 'access_secret'] as const;
 
 export function s3ClientFor(config: S3ExporterConfig, options?: S3ClientOptions): S3Client {
   return new S3Client(
@@ -117,9 +116,7 @@ export class ApertureService {
     const text = (await options.configSource.read()) ?? '';
     const result = parseConfig(text, options.env ?? {});
     if (!result.ok) {
-      throw new Error(
-        `invalid config:\n${result.errors.map((e) => `${e.path || '(file)'}: ${e.message}`).join('\n')}`,
-      );
+      throw new Error(`invalid config:\n${formatIssues(result.errors)}`);
     }
     return {
       service: new ApertureService(options, result.config, text),
@@ -163,47 +160,9 @@ export class ApertureService {
     return this.exporter.status();
   }
 
-  /**
-   * The config text as it may be shown: the literal values of the S3 keys replaced by
-   * "<redacted>" (`env:NAME` references are not secrets and stay).
-   */
+  /** The config text as it may be shown: secrets written out in it are redacted. */
   redactedConfigText(): string {
-    let text = this.#text;
-    for (const field of SECRET_FIELDS) {
-      const value = this.#literal(field);
-      if (value) text = text.split(JSON.stringify(value)).join(JSON.stringify(REDACTED));
-    }
-    return text;
-  }
-
-  /** A secret as written in the config text (not `env:` references), if any. */
-  #literal(field: (typeof SECRET_FIELDS)[number]): string | undefined {
-    try {
-      const raw = parseHuJson(this.#text || '{}') as {
-        exporters?: { s3?: Record<string, unknown> };
-      };
-      const value = raw.exporters?.s3?.[field];
-      return typeof value === 'string' && value !== '' && !value.startsWith('env:')
-        ? value
-        : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-
-  /** Puts the current secrets back where a config text has `"<field>": "<redacted>"`. */
-  #restoreSecrets(text: string): string {
-    let restored = text;
-    for (const field of SECRET_FIELDS) {
-      const value = this.#literal(field);
-      if (!value) continue;
-      const placeholder = new RegExp(`("${field}"\\s*:\\s*)${JSON.stringify(REDACTED)}`, 'g');
-      restored = restored.replace(
-        placeholder,
-        (_, key: string) => `${key}${JSON.stringify(value)}`,
-      );
-    }
-    return restored;
+    return redactConfigText(this.#text);
   }
 
   /**
@@ -211,7 +170,7 @@ export class ApertureService {
    * worker read it from their next cycle. A redacted secret that comes back keeps its value.
    */
   async updateConfig(text: string): Promise<ConfigUpdate> {
-    const restored = this.#restoreSecrets(text);
+    const restored = restoreRedactedSecrets(text, this.#text);
     const result = parseConfig(restored, this.#options.env ?? {});
     if (!result.ok) return { ok: false, errors: result.errors, warnings: result.warnings };
     await this.#options.configSource.write(restored);
@@ -227,18 +186,12 @@ export class ApertureService {
   async testConnection(proposedText?: string) {
     let s3 = this.#config.exporters.s3;
     if (proposedText !== undefined && proposedText.trim() !== '') {
-      const restored = this.#restoreSecrets(proposedText);
-      let parsed: unknown;
-      try {
-        parsed = parseHuJson(restored);
-      } catch (error) {
-        return { ok: false as const, errors: [{ path: '', message: (error as Error).message }] };
-      }
-      const result = checkConfig(parsed, this.#options.env ?? {});
+      const restored = restoreRedactedSecrets(proposedText, this.#text);
+      const result = parseConfig(restored, this.#options.env ?? {});
       if (!result.ok) return { ok: false as const, errors: result.errors };
       s3 = result.config.exporters.s3;
     }
-    if (!s3.bucket_name) {
+    if (!exporterEnabled(s3)) {
       return {
         ok: false as const,
         errors: [{ path: 'exporters.s3.bucket_name', message: 'is not set' }],

@@ -45,6 +45,8 @@ async function bundleChild(): Promise<string> {
     outfile,
     bundle: true,
     platform: 'node',
+    // ESM builds first, as `pnpm build` does: jsonc-parser's CommonJS build requires at run time.
+    mainFields: ['module', 'main'],
     format: 'esm',
     target: 'node20',
     // The Bun and Deno stores are never loaded on Node.

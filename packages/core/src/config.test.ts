@@ -1,12 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import {
+  DEFAULT_CONFIG,
   formatIssues,
   parseConfig,
   parseRetentionDuration,
   REDACTED,
   redactConfig,
+  redactConfigText,
+  restoreRedactedSecrets,
 } from './config.ts';
-import { parseHuJson } from './hujson.ts';
+import { parseHuJson, setHuJsonValue } from './hujson.ts';
 
 const full = `{
   // Export to MinIO every 30 minutes
@@ -40,6 +43,31 @@ describe('HuJSON', () => {
   it('reports syntax errors with line and column', () => {
     expect(() => parseHuJson('{\n  "a": 1\n  "b": 2\n}')).toThrowError(/^line 3, column 3: /);
     expect(() => parseHuJson('{ /* open')).toThrowError(/unterminated \/\* comment/);
+    expect(() => parseHuJson('{"a": "open')).toThrowError(/^line 1, column 7: unterminated string/);
+    expect(() => parseHuJson('{} {}')).toThrowError(/after the end of the value/);
+    expect(() => parseHuJson('  ')).toThrowError(/expected a value/);
+  });
+
+  it('refuses a duplicate key at its second occurrence, at any depth', () => {
+    expect(() => parseHuJson('{"a": 1,\n "a": 2}')).toThrowError(
+      'line 2, column 2: duplicate key "a"',
+    );
+    expect(() => parseHuJson('{"x": [{"b": 1, "b": 1}]}')).toThrowError(/duplicate key "b"/);
+    expect(parseHuJson('{"a": {"b": 1}, "b": {"a": 2}}')).toEqual({ a: { b: 1 }, b: { a: 2 } });
+  });
+
+  it('reads "__proto__" as a plain key', () => {
+    const value = parseHuJson('{"__proto__": {"polluted": true}}') as Record<string, unknown>;
+    expect(Object.keys(value)).toEqual(['__proto__']);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect((value as { polluted?: boolean }).polluted).toBeUndefined();
+  });
+
+  it('edits one value and keeps comments and layout', () => {
+    const text = '{\n  // the bucket\n  "s3": { "bucket_name": "a", /* keep */ },\n}\n';
+    expect(setHuJsonValue(text, ['s3', 'bucket_name'], 'b')).toBe(
+      '{\n  // the bucket\n  "s3": { "bucket_name": "b", /* keep */ },\n}\n',
+    );
   });
 });
 
@@ -134,11 +162,74 @@ describe('config', () => {
     expect('error' in parseRetentionDuration('1.5h')).toBe(true);
   });
 
+  it('refuses a config that is not an object, naming where', () => {
+    for (const text of ['[]', '42', '"x"']) {
+      expect(parseConfig(text)).toMatchObject({
+        ok: false,
+        errors: [{ path: '', message: 'must be an object' }],
+      });
+    }
+    expect(parseConfig('{"exporters": {"s3": []}}')).toMatchObject({
+      ok: false,
+      errors: [{ path: 'exporters.s3', message: 'must be an object' }],
+    });
+    expect(parseConfig('{"exporters": {"s3": {"region": null}}}')).toMatchObject({
+      ok: false,
+      errors: [{ path: 'exporters.s3.region', message: 'must be a string' }],
+    });
+  });
+
+  it('defaults come from the schema: an empty file is DEFAULT_CONFIG', () => {
+    expect(parseConfig('// nothing yet\n{}')).toEqual({
+      ok: true,
+      config: DEFAULT_CONFIG,
+      warnings: [],
+    });
+    expect(DEFAULT_CONFIG.exporters.s3.max_file_bytes).toBe(64 * 1024 * 1024);
+  });
+
   it('redacts secrets from what it shows', () => {
     const result = parseConfig(full, env);
     const shown = JSON.stringify(result.ok && redactConfig(result.config));
     expect(shown).not.toContain('secret-from-env');
     expect(shown).not.toContain('AKIAFROMENV');
     expect(shown).toContain(REDACTED);
+  });
+
+  it('redacts written-out secrets in the text, keeping comments and env references', () => {
+    const text = `{
+  // keys for MinIO
+  "exporters": { "s3": { "bucket_name": "b", "region": "r",
+    "access_key_id": "env:TEST_KEY_ID", /* from the environment */
+    "access_secret": "s3cr3t" } },
+}`;
+    const shown = redactConfigText(text);
+    expect(shown).not.toContain('s3cr3t');
+    expect(shown).toContain(`"access_secret": "${REDACTED}"`);
+    expect(shown).toContain('"access_key_id": "env:TEST_KEY_ID", /* from the environment */');
+    expect(shown).toContain('// keys for MinIO');
+    expect(redactConfigText('{ not json')).toBe('{ not json');
+  });
+
+  it('restores a secret sent back redacted, and refuses a placeholder with nothing to keep', () => {
+    const current =
+      '{"exporters": {"s3": {"bucket_name": "b", "region": "r", "access_key_id": "AKIA", "access_secret": "s3cr3t"}}}';
+    const edited = redactConfigText(current).replace('"region": "r"', '"region": "r2"');
+    const restored = restoreRedactedSecrets(edited, current);
+    expect(parseConfig(restored)).toMatchObject({
+      ok: true,
+      config: {
+        exporters: { s3: { region: 'r2', access_key_id: 'AKIA', access_secret: 's3cr3t' } },
+      },
+    });
+    // Nothing to restore from: the placeholder stays, and the check names it.
+    const orphan = restoreRedactedSecrets(edited, '{}');
+    expect(parseConfig(orphan)).toMatchObject({
+      ok: false,
+      errors: [
+        { path: 'exporters.s3.access_key_id', message: expect.stringContaining(REDACTED) },
+        { path: 'exporters.s3.access_secret', message: expect.stringContaining(REDACTED) },
+      ],
+    });
   });
 });

@@ -1,77 +1,25 @@
 /**
- * The configuration file: HuJSON, checked against the schema below. Errors name the field
- * path and the rule (`exporters.s3.prefix: must not end with "/"`); unknown keys are errors
- * too, since they are usually typos. Secrets can come from the environment: a value of
- * `"env:NAME"` in `access_key_id` or `access_secret` is replaced by the variable NAME.
+ * The configuration file: HuJSON, checked against one schema (valibot) from which the types,
+ * the defaults, the rules with their messages and the list of secrets all come. Errors name
+ * the field path and the rule (`exporters.s3.prefix: must not end with "/"`); unknown keys are
+ * errors too, since they are usually typos. A secret may come from the environment: a value of
+ * `"env:NAME"` is replaced by the variable NAME.
  */
 import { prefixProblem } from '@aperture-export/codec';
-import { parseHuJson } from './hujson.ts';
+import * as v from 'valibot';
+import { type JSONPath, parseHuJson, setHuJsonValue } from './hujson.ts';
 
 export const LIMIT_CAP = 10_000;
 export const DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024;
+/** What a secret is shown as. */
+export const REDACTED = '<redacted>';
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
-
-export interface S3ExporterConfig {
-  /** S3-compatible API URL; unset for AWS. */
-  endpoint?: string;
-  /** A non-empty bucket name enables the exporter. */
-  bucket_name: string;
-  region: string;
-  access_key_id: string;
-  access_secret: string;
-  /** Key prefix without a trailing slash; "" for none. */
-  prefix: string;
-  /** Seconds between export cycles. */
-  every: number;
-  /** Most records per file. */
-  limit: number;
-  /** Most CBOR bytes per file (before compression): bounds the exporter's memory. */
-  max_file_bytes: number;
-}
-
-export interface RetentionConfig {
-  /** As written: "0", "720h", "30d"; "" when unset (content is kept). */
-  duration: string;
-  /** 0 for zero retention, undefined to keep content forever. */
-  durationMs: number | undefined;
-  /** Purge content only once it was exported. */
-  require_export: boolean;
-}
-
-export interface AppConfig {
-  exporters: { s3: S3ExporterConfig };
-  database: { retention: RetentionConfig };
-}
 
 export interface ConfigIssue {
   path: string;
   message: string;
 }
-
-export type ConfigResult =
-  | { ok: true; config: AppConfig; warnings: ConfigIssue[] }
-  | { ok: false; errors: ConfigIssue[]; warnings: ConfigIssue[] };
-
-export const DEFAULT_CONFIG: AppConfig = {
-  exporters: {
-    s3: {
-      bucket_name: '',
-      region: '',
-      access_key_id: '',
-      access_secret: '',
-      prefix: '',
-      every: 3600,
-      limit: 1000,
-      max_file_bytes: DEFAULT_MAX_FILE_BYTES,
-    },
-  },
-  database: { retention: { duration: '', durationMs: undefined, require_export: false } },
-};
-
-/** The exporter runs when a bucket is named. */
-export const exporterEnabled = (config: AppConfig): boolean =>
-  config.exporters.s3.bucket_name !== '';
 
 /**
  * Parses a retention duration: "0", or whole hours ("720h") or days ("30d"), possibly
@@ -86,189 +34,203 @@ export function parseRetentionDuration(text: string): { ms: number } | { error: 
   return { ms };
 }
 
-type Json = Record<string, unknown>;
-const isObject = (value: unknown): value is Json =>
+type Env = Record<string, string | undefined>;
+
+/** What a parse brings to the schema: the environment for `env:` secrets, and where warnings go. */
+interface ParseContext {
+  env: Env;
+  warn(issue: ConfigIssue): void;
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
-class Checker {
-  readonly errors: ConfigIssue[] = [];
-  readonly warnings: ConfigIssue[] = [];
+/** An object of known keys; any other key is an error at its own path. */
+const section = <const Entries extends v.ObjectEntries>(entries: Entries) =>
+  v.pipe(
+    v.custom<Record<string, unknown>>(isObject, 'must be an object'),
+    v.strictObject(entries, 'unknown key'),
+  );
 
-  object(value: unknown, path: string, known: readonly string[]): Json | undefined {
-    if (value === undefined) return undefined;
-    if (!isObject(value)) {
-      this.errors.push({ path, message: 'must be an object' });
-      return undefined;
-    }
-    for (const key of Object.keys(value)) {
-      if (!known.includes(key))
-        this.errors.push({ path: path ? `${path}.${key}` : key, message: 'unknown key' });
-    }
-    return value;
-  }
+const text = (fallback = '') => v.optional(v.string('must be a string'), fallback);
 
-  string(source: Json, key: string, path: string, fallback: string): string {
-    const value = source[key];
-    if (value === undefined) return fallback;
-    if (typeof value !== 'string') {
-      this.errors.push({ path: `${path}.${key}`, message: 'must be a string' });
-      return fallback;
-    }
-    return value;
-  }
-
-  integer(source: Json, key: string, path: string, fallback: number, min: number): number {
-    const value = source[key];
-    if (value === undefined) return fallback;
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-      this.errors.push({
-        path: `${path}.${key}`,
-        message: `must be a whole number of at least ${min}`,
-      });
-      return fallback;
-    }
-    return value;
-  }
-}
-
-function resolveSecret(
-  checker: Checker,
-  value: string,
-  path: string,
-  env: Record<string, string | undefined>,
-): string {
-  if (!value.startsWith('env:')) return value;
-  const name = value.slice('env:'.length);
-  const resolved = env[name];
-  if (resolved === undefined || resolved === '') {
-    checker.errors.push({ path, message: `environment variable ${name} is not set` });
-    return '';
-  }
-  return resolved;
-}
-
-const S3_KEYS = [
-  'endpoint',
-  'bucket_name',
-  'region',
-  'access_key_id',
-  'access_secret',
-  'prefix',
-  'every',
-  'limit',
-  'max_file_bytes',
-] as const;
-
-function checkS3(
-  checker: Checker,
-  raw: unknown,
-  env: Record<string, string | undefined>,
-): S3ExporterConfig {
-  const path = 'exporters.s3';
-  const defaults = DEFAULT_CONFIG.exporters.s3;
-  const source = checker.object(raw, path, S3_KEYS) ?? {};
-  const s3: S3ExporterConfig = {
-    bucket_name: checker.string(source, 'bucket_name', path, ''),
-    region: checker.string(source, 'region', path, ''),
-    access_key_id: resolveSecret(
-      checker,
-      checker.string(source, 'access_key_id', path, ''),
-      `${path}.access_key_id`,
-      env,
+const wholeNumber = (min: number, fallback: number) => {
+  const message = `must be a whole number of at least ${min}`;
+  return v.optional(
+    v.pipe(
+      v.number(message),
+      v.check((n) => Number.isInteger(n) && n >= min, message),
     ),
-    access_secret: resolveSecret(
-      checker,
-      checker.string(source, 'access_secret', path, ''),
-      `${path}.access_secret`,
-      env,
+    fallback,
+  );
+};
+
+/** A secret string: written out, or `env:NAME` for the environment variable NAME. */
+const secret = ({ env }: ParseContext) =>
+  v.optional(
+    v.pipe(
+      v.string('must be a string'),
+      // Redacted wherever the config is shown (secretPaths).
+      v.metadata<string, { secret: true }>({ secret: true }),
+      v.rawTransform(({ dataset, addIssue, NEVER }) => {
+        if (dataset.value === REDACTED) {
+          // Shown redacted and sent back where there was no secret to keep.
+          addIssue({ message: `is "${REDACTED}": write the secret, or "env:NAME"` });
+          return NEVER;
+        }
+        if (!dataset.value.startsWith('env:')) return dataset.value;
+        const name = dataset.value.slice('env:'.length);
+        const resolved = env[name];
+        if (resolved !== undefined && resolved !== '') return resolved;
+        addIssue({ message: `environment variable ${name} is not set` });
+        return NEVER;
+      }),
     ),
-    prefix: checker.string(source, 'prefix', path, defaults.prefix),
-    every: checker.integer(source, 'every', path, defaults.every, 1),
-    limit: checker.integer(source, 'limit', path, defaults.limit, 1),
-    max_file_bytes: checker.integer(
-      source,
-      'max_file_bytes',
-      path,
-      defaults.max_file_bytes,
-      64 * 1024,
+    '',
+  );
+
+const isHttpUrl = (value: string) => {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
+};
+
+const REQUIRED_WITH_BUCKET = 'is required when bucket_name is set';
+
+function s3Exporter(context: ParseContext) {
+  return v.pipe(
+    section({
+      /** S3-compatible API URL; unset (or "") for AWS. */
+      endpoint: v.optional(
+        v.pipe(
+          v.string('must be a string'),
+          v.check(
+            (value) => value === '' || isHttpUrl(value),
+            'must be an http:// or https:// URL',
+          ),
+          v.transform((value) => value || undefined),
+        ),
+      ),
+      /** A non-empty bucket name turns the exporter on. */
+      bucket_name: text(),
+      region: text(),
+      access_key_id: secret(context),
+      access_secret: secret(context),
+      /** Key prefix without a trailing slash; "" for none. */
+      prefix: v.optional(
+        v.pipe(
+          v.string('must be a string'),
+          v.rawCheck(({ dataset, addIssue }) => {
+            const problem = dataset.typed ? prefixProblem(dataset.value) : undefined;
+            if (problem) addIssue({ message: problem });
+          }),
+        ),
+        '',
+      ),
+      /** Seconds between export cycles. */
+      every: wholeNumber(1, 3600),
+      /** Most records per file; above LIMIT_CAP it is capped, with a warning. */
+      limit: v.pipe(
+        wholeNumber(1, 1000),
+        v.transform((limit) => {
+          if (limit <= LIMIT_CAP) return limit;
+          context.warn({
+            path: 'exporters.s3.limit',
+            message: `${limit} is above ${LIMIT_CAP}; using ${LIMIT_CAP}`,
+          });
+          return LIMIT_CAP;
+        }),
+      ),
+      /** Most CBOR bytes per file (before compression): bounds the exporter's memory. */
+      max_file_bytes: wholeNumber(64 * 1024, DEFAULT_MAX_FILE_BYTES),
+    }),
+    // Once a bucket is named, the rest of its address; checked only where the field is valid.
+    v.forward(
+      v.partialCheck(
+        [['bucket_name'], ['region']],
+        (s) => !s.bucket_name || s.region !== '',
+        REQUIRED_WITH_BUCKET,
+      ),
+      ['region'],
     ),
-  };
-  const endpoint = checker.string(source, 'endpoint', path, '');
-  if (endpoint) {
-    let url: URL | undefined;
-    try {
-      url = new URL(endpoint);
-    } catch {}
-    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-      checker.errors.push({
-        path: `${path}.endpoint`,
-        message: 'must be an http:// or https:// URL',
-      });
-    }
-    s3.endpoint = endpoint;
-  }
-  const problem = prefixProblem(s3.prefix);
-  if (problem) checker.errors.push({ path: `${path}.prefix`, message: problem });
-  if (s3.limit > LIMIT_CAP) {
-    checker.warnings.push({
-      path: `${path}.limit`,
-      message: `${s3.limit} is above ${LIMIT_CAP}; using ${LIMIT_CAP}`,
-    });
-    s3.limit = LIMIT_CAP;
-  }
-  if (s3.bucket_name) {
-    for (const key of ['region', 'access_key_id', 'access_secret'] as const) {
-      if (!s3[key] && !checker.errors.some((e) => e.path === `${path}.${key}`)) {
-        checker.errors.push({
-          path: `${path}.${key}`,
-          message: 'is required when bucket_name is set',
-        });
-      }
-    }
-  }
-  return s3;
+    v.forward(
+      v.partialCheck(
+        [['bucket_name'], ['access_key_id']],
+        (s) => !s.bucket_name || s.access_key_id !== '',
+        REQUIRED_WITH_BUCKET,
+      ),
+      ['access_key_id'],
+    ),
+    v.forward(
+      v.partialCheck(
+        [['bucket_name'], ['access_secret']],
+        (s) => !s.bucket_name || s.access_secret !== '',
+        REQUIRED_WITH_BUCKET,
+      ),
+      ['access_secret'],
+    ),
+  );
 }
 
-function checkRetention(checker: Checker, raw: unknown): RetentionConfig {
-  const path = 'database.retention';
-  const source = checker.object(raw, path, ['duration', 'require_export']) ?? {};
-  const duration = checker.string(source, 'duration', path, '');
-  let durationMs: number | undefined;
-  if (duration !== '') {
-    const parsed = parseRetentionDuration(duration);
-    if ('error' in parsed) checker.errors.push({ path: `${path}.duration`, message: parsed.error });
-    else durationMs = parsed.ms;
-  }
-  const requireExport = source.require_export ?? false;
-  if (typeof requireExport !== 'boolean') {
-    checker.errors.push({ path: `${path}.require_export`, message: 'must be true or false' });
-  }
-  return { duration, durationMs, require_export: requireExport === true };
-}
+const retention = v.pipe(
+  section({
+    /** As written: "0", "720h", "30d"; "" when unset (content is kept). */
+    duration: v.optional(
+      v.pipe(
+        v.string('must be a string'),
+        v.rawCheck(({ dataset, addIssue }) => {
+          if (!dataset.typed || dataset.value === '') return;
+          const parsed = parseRetentionDuration(dataset.value);
+          if ('error' in parsed) addIssue({ message: parsed.error });
+        }),
+      ),
+      '',
+    ),
+    /** Purge content only once it was exported. */
+    require_export: v.optional(v.boolean('must be true or false'), false),
+  }),
+  v.transform((value) => {
+    const parsed = value.duration === '' ? undefined : parseRetentionDuration(value.duration);
+    /** 0 for zero retention, undefined to keep content forever. */
+    const durationMs = parsed && 'ms' in parsed ? parsed.ms : undefined;
+    return { ...value, durationMs };
+  }),
+);
+
+const configSchema = (context: ParseContext) =>
+  section({
+    exporters: v.optional(section({ s3: v.optional(s3Exporter(context), {}) }), {}),
+    database: v.optional(section({ retention: v.optional(retention, {}) }), {}),
+  });
+
+export type AppConfig = v.InferOutput<ReturnType<typeof configSchema>>;
+export type S3ExporterConfig = AppConfig['exporters']['s3'];
+export type RetentionConfig = AppConfig['database']['retention'];
+
+export type ConfigResult =
+  | { ok: true; config: AppConfig; warnings: ConfigIssue[] }
+  | { ok: false; errors: ConfigIssue[]; warnings: ConfigIssue[] };
 
 /** Checks a parsed config value. `env` resolves `env:NAME` secrets. */
-export function checkConfig(
-  value: unknown,
-  env: Record<string, string | undefined> = {},
-): ConfigResult {
-  const checker = new Checker();
-  const root = checker.object(value ?? {}, '', ['exporters', 'database']) ?? {};
-  const exporters = checker.object(root.exporters, 'exporters', ['s3']) ?? {};
-  const database = checker.object(root.database, 'database', ['retention']) ?? {};
-  const config: AppConfig = {
-    exporters: { s3: checkS3(checker, exporters.s3, env) },
-    database: { retention: checkRetention(checker, database.retention) },
-  };
-  return checker.errors.length > 0
-    ? { ok: false, errors: checker.errors, warnings: checker.warnings }
-    : { ok: true, config, warnings: checker.warnings };
+export function checkConfig(value: unknown, env: Env = {}): ConfigResult {
+  const warnings: ConfigIssue[] = [];
+  const result = v.safeParse(
+    configSchema({ env, warn: (issue) => warnings.push(issue) }),
+    value ?? {},
+  );
+  if (result.success) return { ok: true, config: result.output, warnings };
+  const errors = result.issues.map((issue) => ({
+    path: v.getDotPath(issue) ?? '',
+    message: issue.message,
+  }));
+  return { ok: false, errors, warnings };
 }
 
 /** Parses and checks config file text (HuJSON). A syntax error is one error at path "". */
-export function parseConfig(
-  text: string,
-  env: Record<string, string | undefined> = {},
-): ConfigResult {
+export function parseConfig(text: string, env: Env = {}): ConfigResult {
   let value: unknown;
   try {
     value = text.trim() === '' ? {} : parseHuJson(text);
@@ -278,26 +240,108 @@ export function parseConfig(
   return checkConfig(value, env);
 }
 
-export const REDACTED = '<redacted>';
+function defaultConfig(): AppConfig {
+  const result = checkConfig({});
+  if (!result.ok)
+    throw new Error(`the config schema's defaults are invalid: ${formatIssues(result.errors)}`);
+  return result.config;
+}
+
+/** The config of an empty file: exporter off, content kept. */
+export const DEFAULT_CONFIG: AppConfig = defaultConfig();
+
+/** The exporter runs when a bucket is named. */
+export const exporterEnabled = (s3: S3ExporterConfig): boolean => s3.bucket_name !== '';
+
+/** Lists config issues one per line, as the CLI, the API and logs show them. */
+export function formatIssues(issues: ConfigIssue[], linePrefix = ''): string {
+  return issues
+    .map((issue) => `${linePrefix}${issue.path ? `${issue.path}: ` : ''}${issue.message}`)
+    .join('\n');
+}
+
+interface SchemaNode {
+  type: string;
+  wrapped?: SchemaNode;
+  pipe?: SchemaNode[];
+  entries?: Record<string, SchemaNode>;
+  metadata?: { secret?: boolean };
+}
+
+/** A schema's own parts: itself, or its pipe with a piped base schema's pipe laid out flat. */
+function pipeParts(schema: SchemaNode): SchemaNode[] {
+  if (!schema.pipe) return [schema];
+  const [base, ...rest] = schema.pipe;
+  return [...(base ? pipeParts(base) : []), ...rest];
+}
+
+/** Where `value` (a config as written, or as checked) holds a string the schema marks SECRET. */
+function secretPaths(schema: SchemaNode, value: unknown, path: JSONPath = []): JSONPath[] {
+  if (schema.wrapped) return secretPaths(schema.wrapped, value, path);
+  const parts = pipeParts(schema);
+  if (parts.some((part) => part.metadata?.secret)) return typeof value === 'string' ? [path] : [];
+  const object = parts.find((part) => part.entries);
+  if (!object?.entries || !isObject(value)) return [];
+  return Object.entries(object.entries).flatMap(([key, entry]) =>
+    Object.hasOwn(value, key) ? secretPaths(entry, value[key], [...path, key]) : [],
+  );
+}
+
+const SCHEMA = configSchema({ env: {}, warn: () => {} }) as unknown as SchemaNode;
+
+const valueAt = (value: unknown, path: JSONPath): unknown =>
+  path.reduce<unknown>((at, key) => (isObject(at) ? at[key as string] : undefined), value);
+
+/** A secret as written out in a config, not an `env:` reference or an empty value. */
+const isLiteralSecret = (value: unknown): value is string =>
+  typeof value === 'string' && value !== '' && !value.startsWith('env:');
 
 /** The config as it may be shown or returned: secrets replaced by a placeholder. */
 export function redactConfig(config: AppConfig): AppConfig {
-  const s3 = config.exporters.s3;
-  return {
-    ...config,
-    exporters: {
-      s3: {
-        ...s3,
-        access_key_id: s3.access_key_id ? REDACTED : '',
-        access_secret: s3.access_secret ? REDACTED : '',
-      },
-    },
-  };
+  const copy = structuredClone(config);
+  for (const path of secretPaths(SCHEMA, copy)) {
+    const parent = valueAt(copy, path.slice(0, -1)) as Record<string, unknown>;
+    const key = path.at(-1) as string;
+    if (parent[key] !== '') parent[key] = REDACTED;
+  }
+  return copy;
 }
 
-/** Lists config issues one per line, as the CLI and logs print them. */
-export function formatIssues(issues: ConfigIssue[]): string {
-  return issues
-    .map((issue) => (issue.path ? `${issue.path}: ${issue.message}` : issue.message))
-    .join('\n');
+function parsedOrUndefined(text: string): unknown {
+  try {
+    return parseHuJson(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Config text as it may be shown: every secret written out replaced by "<redacted>"; `env:NAME`
+ * references are not secrets and stay. Comments and layout are kept.
+ */
+export function redactConfigText(text: string): string {
+  const value = parsedOrUndefined(text);
+  let redacted = text;
+  for (const path of secretPaths(SCHEMA, value)) {
+    if (isLiteralSecret(valueAt(value, path)) && valueAt(value, path) !== REDACTED)
+      redacted = setHuJsonValue(redacted, path, REDACTED);
+  }
+  return redacted;
+}
+
+/**
+ * Puts the secrets of `current` back where `edited` (text shown redacted, then edited) still
+ * has "<redacted>" at the same path. A placeholder with nothing to restore stays, and the
+ * schema refuses it.
+ */
+export function restoreRedactedSecrets(edited: string, current: string): string {
+  const value = parsedOrUndefined(edited);
+  const previous = parsedOrUndefined(current);
+  let restored = edited;
+  for (const path of secretPaths(SCHEMA, value)) {
+    const secretValue = valueAt(previous, path);
+    if (valueAt(value, path) === REDACTED && isLiteralSecret(secretValue))
+      restored = setHuJsonValue(restored, path, secretValue);
+  }
+  return restored;
 }

@@ -20,7 +20,7 @@ import {
 } from '@aperture-export/codec';
 import type { ObjectInfo, PutObjectOptions } from '@aperture-export/s3';
 import { S3Error } from '@aperture-export/s3';
-import type { S3ExporterConfig } from './config.ts';
+import { exporterEnabled, type S3ExporterConfig } from './config.ts';
 import { type Clock, type Logger, systemClock } from './runtime.ts';
 import type { CaptureStore, ExportClaim } from './store/types.ts';
 
@@ -147,7 +147,7 @@ export class Exporter {
       this.#options.store.exportTotals(),
     ]);
     return {
-      enabled: this.#options.config().bucket_name !== '',
+      enabled: exporterEnabled(this.#options.config()),
       running: this.#running,
       lastAttemptAt: this.#lastAttemptAt,
       lastSuccessAt: this.#lastSuccessAt,
@@ -174,7 +174,7 @@ export class Exporter {
   async #cycle(): Promise<CycleResult> {
     const config = this.#options.config();
     const result: CycleResult = { files: 0, records: 0, bytes: 0 };
-    if (!config.bucket_name) return result;
+    if (!exporterEnabled(config)) return result;
     this.#running = true;
     const started = this.#clock.now();
     this.#lastAttemptAt = new Date(started);

@@ -13,6 +13,8 @@ export {
   REDACTED,
   type RetentionConfig,
   redactConfig,
+  redactConfigText,
+  restoreRedactedSecrets,
   type S3ExporterConfig,
 } from './config.ts';
 export {
@@ -24,7 +26,7 @@ export {
   type ExportStatus,
   type ObjectStore,
 } from './exporter.ts';
-export { HuJsonError, parseHuJson } from './hujson.ts';
+export { HuJsonError, parseHuJson, setHuJsonValue } from './hujson.ts';
 export { purgeOnce, RetentionWorker, type RetentionWorkerOptions } from './retention.ts';
 export { type Clock, type Logger, type LogLevel, systemClock } from './runtime.ts';
 export { MemoryStore } from './store/memory.ts';
