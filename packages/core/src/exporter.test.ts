@@ -8,6 +8,7 @@ import {
   type ZstdEngine,
   ZstdStreamError,
 } from '@aperture-export/codec';
+import { S3Error } from '@aperture-export/s3';
 import { describe, expect, it } from 'vitest';
 import { accessDenied, FakeClock, MemoryObjectStore, settle } from '../test/fakes.ts';
 import { captures } from '../test/store-conformance.ts';
@@ -521,7 +522,7 @@ describe('Exporter', () => {
     const exporter = make();
     exporter.start();
     const put = objects.putObject.bind(objects);
-    let stopping: Promise<void> | undefined;
+    let stopping: Promise<boolean> | undefined;
     objects.putObject = async (...args) => {
       stopping ??= exporter.stop();
       return put(...args);
@@ -530,6 +531,60 @@ describe('Exporter', () => {
     await stopping;
     expect((await cycle).files).toBe(1);
     expect(await store.counts()).toMatchObject({ exportedRecords: 1, pendingRecords: 19 });
+  });
+
+  it('stop({ timeoutMs }) cancels a cycle stuck on a slow S3 at its deadline; the claim waits for the next start', async () => {
+    const { store, objects, clock, make, logs } = setup();
+    await store.append(captures(3));
+    const exporter = make();
+    exporter.start();
+    const put = objects.putObject.bind(objects);
+    let cancelled = false;
+    // An S3 that never answers, until the request is cancelled.
+    objects.putObject = (key, _body, options) =>
+      new Promise((_, reject) => {
+        options?.signal?.addEventListener('abort', () => {
+          cancelled = true;
+          reject(new S3Error({ status: 0, code: 'Aborted', message: 'cancelled', operation: key }));
+        });
+      });
+    const cycle = exporter.runNow();
+    await settle();
+    let stopped: boolean | undefined;
+    const stopping = exporter.stop({ timeoutMs: 30_000 }).then((result) => {
+      stopped = result;
+    });
+    await clock.advance(29_999);
+    expect({ stopped, cancelled }).toEqual({ stopped: undefined, cancelled: false });
+    await clock.advance(1);
+    await stopping;
+    expect({ stopped, cancelled }).toEqual({ stopped: true, cancelled: true });
+    expect((await cycle).error?.code).toBe('Aborted');
+    expect(logs).toContainEqual(['warn', expect.stringContaining('stopped after 30000 ms')]);
+    expect(await store.counts()).toMatchObject({ pendingRecords: 3, exportedRecords: 0 });
+    // The same exporter identity finishes the claim when it starts again.
+    objects.putObject = put;
+    expect(await make().runNow()).toMatchObject({ files: 1, records: 3 });
+    expect(await bucketRecords(objects)).toHaveLength(3);
+  });
+
+  it('stop({ timeoutMs }) returns false, not never, when a cycle ignores the cancellation', async () => {
+    const { store, objects, clock, make } = setup();
+    await store.append(captures(1));
+    const exporter = make();
+    objects.putObject = () => new Promise(() => {}); // deaf to its signal
+    void exporter.runNow();
+    await settle();
+    let stopped: boolean | undefined;
+    const stopping = exporter.stop({ timeoutMs: 5_000 }).then((result) => {
+      stopped = result;
+    });
+    await clock.advance(5_000);
+    expect(stopped).toBeUndefined(); // a grace second to end once cancelled
+    await clock.advance(1_000);
+    await stopping;
+    expect(stopped).toBe(false);
+    expect(await store.counts()).toMatchObject({ pendingRecords: 1 });
   });
 
   it('queues "export now" behind a running cycle instead of overlapping', async () => {

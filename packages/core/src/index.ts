@@ -25,6 +25,7 @@ export {
   type ExporterOptions,
   type ExportStatus,
   type ObjectStore,
+  type StopOptions,
 } from './exporter.ts';
 export { HuJsonError, parseHuJson, setHuJsonValue } from './hujson.ts';
 export { purgeOnce, RetentionWorker, type RetentionWorkerOptions } from './retention.ts';

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { S3Client } from './client.ts';
 
@@ -117,5 +119,62 @@ describe('S3Client', () => {
     expect(() => new S3Client({ ...config, secretAccessKey: '' })).toThrowError(
       'S3 config: secretAccessKey is required',
     );
+  });
+
+  it('cancels a call on its signal: the request is aborted and not retried, backoff included', async () => {
+    // A real HTTP server that takes requests and never answers.
+    let requests = 0;
+    const server = createServer(() => void requests++);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const client = new S3Client(
+        { ...config, endpoint: `http://127.0.0.1:${port}` },
+        { retry: { maxAttempts: 5 } },
+      );
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(new Error('shutting down')), 200);
+      const started = Date.now();
+      const put = client.putObject('k', new Uint8Array(10), { signal: controller.signal });
+      await expect(put).rejects.toMatchObject({
+        code: 'Aborted',
+        retryable: false,
+        message: 'Aborted: cancelled: shutting down',
+      });
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(requests).toBe(1);
+      // Already cancelled: nothing is sent.
+      await expect(client.getObject('k', { signal: controller.signal })).rejects.toMatchObject({
+        code: 'Aborted',
+      });
+      expect(requests).toBe(1);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it('a cancelled call does not wait out its backoff', async () => {
+    const { requests, fetch } = recorder(
+      () =>
+        new Response('<Error><Code>SlowDown</Code><Message>m</Message></Error>', { status: 503 }),
+    );
+    const controller = new AbortController();
+    const client = new S3Client(config, {
+      fetch,
+      retry: { maxAttempts: 5 },
+      retryEnvironment: {
+        random: () => 1,
+        // The first backoff cancels the call, then would wait an hour.
+        sleep: (ms) => {
+          controller.abort(new Error('stop'));
+          return new Promise((resolve) => setTimeout(resolve, ms * 3600));
+        },
+      },
+    });
+    await expect(client.headObject('k', { signal: controller.signal })).rejects.toMatchObject({
+      code: 'Aborted',
+    });
+    expect(requests.length).toBe(1);
   });
 });

@@ -46,7 +46,12 @@ export interface S3ClientOptions {
   streamUploads?: boolean;
 }
 
-export interface PutObjectOptions {
+/** Cancels a call: its request is aborted, and no retry follows (S3Error code `Aborted`). */
+export interface RequestOptions {
+  signal?: AbortSignal;
+}
+
+export interface PutObjectOptions extends RequestOptions {
   contentType?: string;
   /** User metadata, sent as `x-amz-meta-<name>` headers (names in lower case, values ASCII). */
   metadata?: Record<string, string>;
@@ -115,6 +120,7 @@ interface SendOptions {
   body?: Uint8Array;
   /** Read the reply body within the attempt's timeout. */
   read?: 'bytes' | 'text';
+  signal?: AbortSignal;
 }
 
 interface Reply {
@@ -178,28 +184,31 @@ export class S3Client {
       url: objectUrl(this.config, key),
       headers,
       body,
+      signal: options.signal,
     });
     return { etag: response.headers.get('etag') ?? undefined };
   }
 
   /** Reads a whole object. A missing key fails with NoSuchKey. */
-  async getObject(key: string): Promise<Uint8Array> {
+  async getObject(key: string, options: RequestOptions = {}): Promise<Uint8Array> {
     const { bytes } = await this.#send({
       operation: `GetObject ${key}`,
       method: 'GET',
       url: objectUrl(this.config, key),
       read: 'bytes',
+      signal: options.signal,
     });
     return bytes!;
   }
 
   /** An object's size and ETag, or undefined when there is no such key. */
-  async headObject(key: string): Promise<ObjectInfo | undefined> {
+  async headObject(key: string, options: RequestOptions = {}): Promise<ObjectInfo | undefined> {
     try {
       const { response } = await this.#send({
         operation: `HeadObject ${key}`,
         method: 'HEAD',
         url: objectUrl(this.config, key),
+        signal: options.signal,
       });
       const modified = response.headers.get('last-modified');
       const metadata: Record<string, string> = {};
@@ -313,7 +322,13 @@ export class S3Client {
   }
 
   async #send(options: SendOptions): Promise<Reply> {
-    return withRetry(() => this.#attempt(options), this.#retry, this.#retryEnvironment);
+    const { signal } = options;
+    const environment = this.#retryEnvironment;
+    // A cancelled call does not sit out its backoff either.
+    const cancellable: RetryEnvironment = signal
+      ? { ...environment, sleep: (ms) => Promise.race([environment.sleep(ms), aborted(signal)]) }
+      : environment;
+    return withRetry(() => this.#attempt(options), this.#retry, cancellable);
   }
 
   async #attempt({
@@ -323,13 +338,17 @@ export class S3Client {
     headers = {},
     body,
     read,
+    signal,
   }: SendOptions): Promise<Reply> {
+    if (signal?.aborted) throw cancelled(signal, operation);
     const controller = new AbortController();
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
       controller.abort(new Error(`${operation} took longer than ${this.#attemptTimeoutMs} ms`));
     }, this.#attemptTimeoutMs);
+    const cancel = () => controller.abort(signal?.reason);
+    signal?.addEventListener('abort', cancel, { once: true });
     try {
       const streamed = this.#streamUploads && body !== undefined;
       // The body's hash is in the headers already, so the signer never reads the body.
@@ -348,12 +367,30 @@ export class S3Client {
       await response.body?.cancel();
       return { response };
     } catch (error) {
+      if (signal?.aborted) throw cancelled(signal, operation);
       throw errorFromFailure(error, operation, timedOut);
     } finally {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', cancel);
     }
   }
 }
+
+/** The error of a cancelled call: not retryable. */
+function cancelled(signal: AbortSignal, operation: string): S3Error {
+  const reason = signal.reason instanceof Error ? signal.reason.message : String(signal.reason);
+  return new S3Error(
+    { status: 0, code: 'Aborted', message: `cancelled: ${reason}`, operation },
+    { cause: signal.reason },
+  );
+}
+
+/** Resolves when `signal` aborts. */
+const aborted = (signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
 
 /** A signed request's init with `body` as a one-chunk stream of known length (not copied). */
 function streamedBody(request: Request, body: Uint8Array, signal: AbortSignal): RequestInit {

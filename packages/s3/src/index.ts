@@ -4,6 +4,7 @@ export {
   type ListPage,
   type ObjectInfo,
   type PutObjectOptions,
+  type RequestOptions,
   S3Client,
   type S3ClientOptions,
   type S3Config,
