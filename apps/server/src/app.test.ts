@@ -99,6 +99,20 @@ describe('health and auth', () => {
       401,
     );
   });
+
+  it('answers 401 with a challenge naming the realm, and 400 for a malformed header', async () => {
+    const wrong = await call('GET', '/api/config', { token: 'not-the-token' });
+    expect(wrong.status).toBe(401);
+    expect(wrong.json()).toEqual({ error: 'a valid admin bearer token is required' });
+    expect(wrong.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
+    const none = await call('GET', '/api/config');
+    expect(none.headers.get('www-authenticate')).toBe('Bearer realm="admin"');
+    const malformed = await app.request('/api/config', {
+      headers: { authorization: `Basic ${btoa(`admin:${ADMIN}`)}` },
+    });
+    expect(malformed.status).toBe(400);
+    expect(await malformed.json()).toEqual({ error: 'a valid admin bearer token is required' });
+  });
 });
 
 describe('POST /v1/captures', () => {
@@ -234,6 +248,23 @@ describe('config API', () => {
       'exporters.s3.region',
     ]);
     expect(service.config.exporters.s3.bucket_name).toBe('');
+  });
+});
+
+describe('/metrics', () => {
+  it('counts captures taken and refused, and export cycles as running totals', async () => {
+    await call('POST', '/v1/captures', { token: INGEST, body: [captureJson(0), captureJson(1)] });
+    await call('POST', '/v1/captures', { token: INGEST, body: [captureJson(2), { model: 1 }] });
+    await call('PUT', '/api/config', { token: ADMIN, raw: s3Config(`${target.prefix}/metrics`) });
+    // More cycles than the quantiles' window: _count and _sum still count every one.
+    for (let i = 0; i < 1001; i++) await service.exportNow();
+    const metrics = (await call('GET', '/metrics', { token: ADMIN })).text;
+    expect(metrics).toContain('aperture_captures_ingested_total 2\n');
+    expect(metrics).toContain('aperture_captures_rejected_total 2\n');
+    expect(metrics).toContain('aperture_export_cycles_total 1001\n');
+    expect(metrics).toContain('aperture_export_duration_seconds_count 1001\n');
+    const sum = Number(/aperture_export_duration_seconds_sum (\S+)/.exec(metrics)![1]);
+    expect(sum).toBeGreaterThan(0);
   });
 });
 

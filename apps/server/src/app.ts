@@ -3,9 +3,10 @@
  * config, health and metrics. Everything but /healthz needs a bearer token: the ingest token
  * for POST /v1/captures, the admin token for the rest. No response or log line carries a secret.
  */
-import { captureFromJson, type RecordIssue, recordToJson } from '@aperture-export/codec';
+import { recordToJson } from '@aperture-export/codec';
 import { formatIssues, redactConfig, type UsageTotals } from '@aperture-export/core';
-import { type Context, Hono, type MiddlewareHandler } from 'hono';
+import { type Context, Hono } from 'hono';
+import { bearerAuth } from 'hono/bearer-auth';
 import { bodyLimit } from 'hono/body-limit';
 import { secureHeaders } from 'hono/secure-headers';
 import { metricsText } from './metrics.ts';
@@ -19,25 +20,19 @@ export interface AppOptions {
   maxIngestBytes?: number;
 }
 
-/** Compares tokens in time that does not depend on where they differ. */
-function sameToken(given: string, expected: string): boolean {
-  const a = new TextEncoder().encode(given);
-  const b = new TextEncoder().encode(expected);
-  let difference = a.length ^ b.length;
-  for (let i = 0; i < b.length; i++) difference |= (a[i] ?? 0) ^ b[i]!;
-  return difference === 0;
-}
-
-function bearer(token: string, realm: string): MiddlewareHandler {
-  return async function requireBearerToken(c, next) {
-    const header = c.req.header('authorization') ?? '';
-    const given = header.startsWith('Bearer ') ? header.slice('Bearer '.length) : '';
-    if (!given || !sameToken(given, token)) {
-      c.header('WWW-Authenticate', `Bearer realm="${realm}"`);
-      return c.json({ error: `a valid ${realm} bearer token is required` }, 401);
-    }
-    await next();
-  };
+/**
+ * Requires `Authorization: Bearer <token>` (RFC 6750): 401 without it or with another token,
+ * 400 for a malformed header; the answer names the token wanted, never the token.
+ */
+function requireToken(token: string, realm: 'admin' | 'ingest') {
+  const message = { error: `a valid ${realm} bearer token is required` };
+  return bearerAuth({
+    token,
+    realm,
+    noAuthenticationHeader: { message },
+    invalidAuthenticationHeader: { message },
+    invalidToken: { message },
+  });
 }
 
 const WINDOW = /^(\d+)([hd])$/;
@@ -94,7 +89,7 @@ export function createApp(options: AppOptions): Hono {
 
   app.post(
     '/v1/captures',
-    bearer(options.ingestToken, 'ingest'),
+    requireToken(options.ingestToken, 'ingest'),
     bodyLimit({
       maxSize: options.maxIngestBytes ?? 32 * 1024 * 1024,
       onError: (c) =>
@@ -114,24 +109,17 @@ export function createApp(options: AppOptions): Hono {
       }
       const items = Array.isArray(body) ? body : [body];
       if (items.length === 0) return badRequest(c, 'no captures in the request');
-      const issues: Array<RecordIssue & { index: number }> = [];
-      const captures = [];
-      for (const [index, item] of items.entries()) {
-        const parsed = captureFromJson(item);
-        if (parsed.ok) captures.push(parsed.capture);
-        else issues.push(...parsed.issues.map((issue) => ({ index, ...issue })));
-      }
-      if (issues.length > 0) {
-        service.metrics.rejectedCaptures += items.length;
-        return c.json({ error: 'invalid captures: nothing was stored', issues }, 400);
-      }
-      const stored = await service.store.append(captures);
-      service.metrics.ingestedCaptures += stored.length;
-      return c.json({ ids: stored.map((record) => record.id) }, 201);
+      const result = await service.ingest(items);
+      if (!result.ok)
+        return c.json(
+          { error: 'invalid captures: nothing was stored', issues: result.issues },
+          400,
+        );
+      return c.json({ ids: result.ids }, 201);
     },
   );
 
-  const adminOnly = bearer(options.adminToken, 'admin');
+  const adminOnly = requireToken(options.adminToken, 'admin');
   app.use('/api/*', adminOnly);
   app.use('/metrics', adminOnly);
 

@@ -13,14 +13,15 @@ import {
   parseConfig,
   purgeOnce,
 } from '@aperture-export/core';
-import { type Host, openHost, zstdFromEnv } from './host.ts';
+import { type Host, openHost, SERVE_ARGS, serveOptions, UsageError, zstdFromEnv } from './host.ts';
 import { NODE_HOST, startNodeServer } from './node-server.ts';
 import { s3ClientFor } from './service.ts';
 
 const USAGE = `usage: aperture <command> [options]
 
 commands:
-  serve [--port 8080] [--host 127.0.0.1]   run the server (ingest, API, scheduled export)
+  serve [--port 8080] [--host 127.0.0.1]   run the server (ingest, API, scheduled export);
+        [--stop-timeout 10]                on SIGTERM, seconds an export cycle may finish in
   export --once                            export everything pending now, then exit
   read <file | s3://bucket/key | ->        print an export file's records as NDJSON
   ingest <file.ndjson | ->                 store captures (JSON mapping, one per line, no id)
@@ -31,8 +32,6 @@ commands:
 options:
   --config <file>   config file (default ./aperture.hujson)
   --data <dir>      data directory: SQLite store and tokens (default ./data)`;
-
-class UsageError extends Error {}
 
 function fail(message: string, code = 1): never {
   process.stderr.write(`aperture: ${message}\n`);
@@ -119,10 +118,7 @@ async function main(argv: string[]): Promise<void> {
     args: argv,
     allowPositionals: true,
     options: {
-      config: { type: 'string' },
-      data: { type: 'string' },
-      port: { type: 'string' },
-      host: { type: 'string' },
+      ...SERVE_ARGS,
       once: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -136,15 +132,7 @@ async function main(argv: string[]): Promise<void> {
 
   switch (command) {
     case 'serve': {
-      const port = flags.port === undefined ? 8080 : Number(flags.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535)
-        throw new UsageError(`--port must be a port number, got ${flags.port}`);
-      await startNodeServer({
-        port,
-        hostname: flags.host,
-        dataDir: flags.data,
-        configPath: flags.config,
-      });
+      await startNodeServer(serveOptions(flags));
       return;
     }
     case 'export': {
@@ -215,7 +203,9 @@ async function main(argv: string[]): Promise<void> {
 try {
   await main(process.argv.slice(2));
 } catch (error) {
-  if (error instanceof UsageError) fail(error.message, 2);
+  // parseArgs throws with an ERR_PARSE_ARGS_* code for an unknown or malformed option.
+  const parseArgsError = String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS');
+  if (error instanceof UsageError || parseArgsError) fail((error as Error).message, 2);
   const message = error instanceof Error ? error.message : String(error);
   fail(message.split('\n').join('; '));
 }

@@ -10,6 +10,7 @@ import { decodeExportFile, recordToJson } from '@aperture-export/codec';
 import { S3Client } from '@aperture-export/s3';
 import { LOCAL_CREDENTIALS, startLocalS3 } from '@aperture-export/testcontainers';
 import { makeRecords } from '../../../packages/codec/test/fixtures.ts';
+import { serveOptions } from './host.ts';
 import { startNodeServer } from './node-server.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'aperture-demo-'));
@@ -39,11 +40,9 @@ const admin = 'demo-admin-token';
 const ingest = 'demo-ingest-token';
 process.env.APERTURE_ADMIN_TOKEN = admin;
 process.env.APERTURE_INGEST_TOKEN = ingest;
-const { host, server } = await startNodeServer({
-  port: 0,
-  dataDir: join(scratch, 'data'),
-  configPath,
-});
+const { host, server } = await startNodeServer(
+  serveOptions({ port: '0', data: join(scratch, 'data'), config: configPath }),
+);
 
 const call = async (method: string, path: string, token: string, body?: unknown) => {
   const response = await fetch(`${server.url}${path}`, {

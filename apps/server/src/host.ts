@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 import {
   DEFAULT_ZSTD_THREADS,
   loadZstd,
@@ -21,7 +22,7 @@ import {
 } from '@aperture-export/core';
 import type { S3ClientOptions } from '@aperture-export/s3';
 import { createApp } from './app.ts';
-import { ApertureService, type ConfigSource } from './service.ts';
+import { ApertureService, type ConfigSource, STOP_TIMEOUT_MS } from './service.ts';
 
 export interface HostOptions {
   /** Default ./data */
@@ -57,6 +58,9 @@ export function fileConfigSource(path: string): ConfigSource {
   };
 }
 
+/** What a bearer token may hold (RFC 6750's token68): anything else could never be sent. */
+const TOKEN_CHARACTERS = /^[A-Za-z0-9._~+/-]+=*$/;
+
 /** A token from the environment, or from a file in the data directory, created on first use. */
 function token(
   dataDir: string,
@@ -65,7 +69,13 @@ function token(
   variable: string,
 ) {
   const fromEnv = env[variable];
-  if (fromEnv) return { value: fromEnv, source: `$${variable}` };
+  if (fromEnv) {
+    if (!TOKEN_CHARACTERS.test(fromEnv))
+      throw new Error(
+        `${variable}: a bearer token may hold only letters, digits and -._~+/ (then = padding)`,
+      );
+    return { value: fromEnv, source: `$${variable}` };
+  }
   const path = join(dataDir, name);
   if (!existsSync(path)) {
     writeFileSync(path, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600 });
@@ -151,30 +161,67 @@ export type Serve = (
   close(): Promise<void>;
 }>;
 
-/** `--port`, `--host`, `--data`, `--config` of a server entry's command line. */
-export function entryOptions(argv: string[]): {
-  port?: number;
+/** A wrong command line: the entry says so in one line and exits 2. */
+export class UsageError extends Error {}
+
+/** The command-line options of a server entry (node.ts, bun.ts, deno.ts) and `aperture serve`. */
+export const SERVE_ARGS = {
+  port: { type: 'string' },
+  host: { type: 'string' },
+  data: { type: 'string' },
+  config: { type: 'string' },
+  'stop-timeout': { type: 'string' },
+} as const;
+
+export interface ServeOptions {
+  port: number;
   hostname?: string;
   dataDir?: string;
   configPath?: string;
-} {
-  const value = (flag: string) => {
-    const at = argv.indexOf(flag);
-    return at >= 0 ? argv[at + 1] : undefined;
-  };
-  const port = value('--port');
+  /** How long SIGTERM lets a running export cycle finish its files. */
+  stopTimeoutMs: number;
+}
+
+type ServeArgs = { [name in keyof typeof SERVE_ARGS]?: string };
+
+/** Checks the serve options' values; a wrong one is a UsageError naming it. */
+export function serveOptions(args: ServeArgs): ServeOptions {
+  const port = args.port ?? '8080';
+  if (!/^\d{1,5}$/.test(port) || Number(port) > 65535)
+    throw new UsageError(`--port must be a port number from 0 to 65535, got "${port}"`);
+  const stopTimeout = args['stop-timeout'] ?? String(STOP_TIMEOUT_MS / 1000);
+  if (!/^\d+(\.\d+)?$/.test(stopTimeout))
+    throw new UsageError(`--stop-timeout must be seconds, such as 10 or 2.5, got "${stopTimeout}"`);
   return {
-    port: port === undefined ? undefined : Number(port),
-    hostname: value('--host'),
-    dataDir: value('--data'),
-    configPath: value('--config'),
+    port: Number(port),
+    hostname: args.host,
+    dataDir: args.data,
+    configPath: args.config,
+    stopTimeoutMs: Number(stopTimeout) * 1000,
   };
 }
 
+/**
+ * A server entry's command line (`--port`, `--host`, `--data`, `--config`, `--stop-timeout`).
+ * A wrong one is said in one line on stderr, and the process exits 2.
+ */
+export function entryOptions(argv: string[]): ServeOptions {
+  try {
+    const { values } = parseArgs({ args: argv, options: SERVE_ARGS, strict: true });
+    return serveOptions(values);
+  } catch (error) {
+    process.stderr.write(`aperture: ${(error as Error).message}\n`);
+    process.exit(2);
+  }
+}
+
+/** How long requests still running at shutdown get, once the exporter has stopped. */
+const CLOSE_GRACE_MS = 2000;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 /** Opens the host, starts the exporter and retention worker, and serves the app. */
-export async function runServer(
-  options: HostOptions & { port?: number; hostname?: string; serve: Serve },
-) {
+export async function runServer(options: HostOptions & ServeOptions & { serve: Serve }) {
   const host = await openHost(options);
   const app = createApp({
     service: host.service,
@@ -182,11 +229,7 @@ export async function runServer(
     ingestToken: host.ingestToken.value,
   });
   host.service.start();
-  const server = await options.serve(
-    app.fetch,
-    options.port ?? 8080,
-    options.hostname ?? '127.0.0.1',
-  );
+  const server = await options.serve(app.fetch, options.port, options.hostname ?? '127.0.0.1');
   const s3 = host.service.config.exporters.s3;
   const exporter = exporterEnabled(s3)
     ? `exporting to bucket ${s3.bucket_name}`
@@ -200,8 +243,11 @@ export async function runServer(
       `  data:         ${host.dataDir}\n`,
   );
   const shutdown = async () => {
-    await server.close();
-    await host.service.stop();
+    // The exporter first: an "export now" request waits for its cycle, and the listener's
+    // close waits for that request. Neither waits long: the exporter has its deadline, and
+    // requests left after it get a moment.
+    await host.service.stop({ timeoutMs: options.stopTimeoutMs });
+    await Promise.race([server.close(), sleep(CLOSE_GRACE_MS)]);
     await host.service.store.close();
     process.exit(0);
   };

@@ -11,7 +11,9 @@ type Sample = [
 export async function metricsText(service: ApertureService): Promise<string> {
   const status = await service.exportStatus();
   const counts = await service.store.counts();
-  const durations = [...service.metrics.exportDurationsMs].sort((a, b) => a - b);
+  const { metrics } = service;
+  // Quantiles over the last cycles; _sum and _count over every cycle since start.
+  const durations = [...metrics.exportDurationsMs].sort((a, b) => a - b);
   const quantile = (q: number) =>
     durations.length
       ? durations[Math.min(durations.length - 1, Math.floor(q * durations.length))]! / 1000
@@ -35,13 +37,13 @@ export async function metricsText(service: ApertureService): Promise<string> {
       'aperture_captures_ingested_total',
       'Captures accepted since start.',
       'counter',
-      service.metrics.ingestedCaptures,
+      metrics.ingestedCaptures,
     ],
     [
       'aperture_captures_rejected_total',
       'Captures refused as invalid since start.',
       'counter',
-      service.metrics.rejectedCaptures,
+      metrics.rejectedCaptures,
     ],
     ['aperture_export_files_total', 'Export files written.', 'counter', status.exportedFiles],
     ['aperture_export_records_total', 'Records exported.', 'counter', status.exportedRecords],
@@ -55,13 +57,13 @@ export async function metricsText(service: ApertureService): Promise<string> {
       'aperture_export_cycles_total',
       'Export cycles run since start.',
       'counter',
-      service.metrics.exportCycles,
+      metrics.exportCycles,
     ],
     [
       'aperture_export_errors_total',
       'Export cycles that stopped on an error since start.',
       'counter',
-      service.metrics.exportErrors,
+      metrics.exportErrors,
     ],
     ['aperture_export_enabled', 'Whether a bucket is configured.', 'gauge', status.enabled ? 1 : 0],
     [
@@ -79,8 +81,8 @@ export async function metricsText(service: ApertureService): Promise<string> {
   lines.push(`# HELP ${name} Duration of export cycles.`, `# TYPE ${name} summary`);
   for (const q of [0.5, 0.9, 0.99]) lines.push(`${name}{quantile="${q}"} ${quantile(q)}`);
   lines.push(
-    `${name}_sum ${durations.reduce((a, b) => a + b, 0) / 1000}`,
-    `${name}_count ${durations.length}`,
+    `${name}_sum ${metrics.exportDurationSumMs / 1000}`,
+    `${name}_count ${metrics.exportCycles}`,
   );
   return `${lines.join('\n')}\n`;
 }

@@ -1,7 +1,7 @@
 /** The server on Node (@hono/node-server), for the node.ts entry and the CLI's `serve`. */
 import { openSqliteStore } from '@aperture-export/core/sqlite-node';
 import { serve } from '@hono/node-server';
-import { type HostOptions, runServer } from './host.ts';
+import { type HostOptions, runServer, type ServeOptions } from './host.ts';
 
 /** What every Node host (this server and the CLI) opens its store and S3 clients with. */
 export const NODE_HOST: Pick<HostOptions, 'openStore' | 's3Client'> = {
@@ -9,12 +9,7 @@ export const NODE_HOST: Pick<HostOptions, 'openStore' | 's3Client'> = {
   s3Client: { streamUploads: true }, // Node's fetch sends a stream's Content-Length
 };
 
-export function startNodeServer(options: {
-  port?: number;
-  hostname?: string;
-  dataDir?: string;
-  configPath?: string;
-}) {
+export function startNodeServer(options: ServeOptions) {
   return runServer({
     ...options,
     ...NODE_HOST,

@@ -3,11 +3,12 @@
  * exporter and the retention worker. Runtime-agnostic: files and the store come in as
  * dependencies, so Node, Bun, Deno and worker hosts share it.
  */
-import type { ZstdEngine } from '@aperture-export/codec';
+import { captureFromJson, type RecordIssue, type ZstdEngine } from '@aperture-export/codec';
 import {
   type AppConfig,
   type CaptureStore,
   type ConfigIssue,
+  type CycleResult,
   Exporter,
   type ExportStatus,
   exporterEnabled,
@@ -18,6 +19,7 @@ import {
   redactConfigText,
   restoreRedactedSecrets,
   type S3ExporterConfig,
+  type StopOptions,
 } from '@aperture-export/core';
 import { S3Client, type S3ClientOptions } from '@aperture-export/s3';
 
@@ -58,23 +60,38 @@ export function s3ClientFor(config: S3ExporterConfig, options?: S3ClientOptions)
   );
 }
 
-/** Counters for /metrics that are not in the store. */
+/** Counters for /metrics that are not in the store, since this process started. */
 export interface ServiceMetrics {
   exportCycles: number;
   exportErrors: number;
-  exportDurationsMs: number[];
+  /** All cycles' durations added up, and how many: the summary's running _sum and _count. */
+  exportDurationSumMs: number;
+  /** The last cycles' durations (at most DURATION_WINDOW), for the summary's quantiles. */
+  exportDurationsMs: readonly number[];
   ingestedCaptures: number;
   rejectedCaptures: number;
 }
+
+/** How many recent export durations the quantiles are computed over. */
+const DURATION_WINDOW = 1000;
+
+/** A capture that failed its check, by its place in the request. */
+export type IngestIssue = RecordIssue & { index: number };
+
+export type IngestResult = { ok: true; ids: number[] } | { ok: false; issues: IngestIssue[] };
+
+/** How long stop() lets a running export cycle finish its files before cancelling it. */
+export const STOP_TIMEOUT_MS = 10_000;
 
 export class ApertureService {
   readonly store: CaptureStore;
   readonly exporter: Exporter;
   readonly retention: RetentionWorker;
-  readonly metrics: ServiceMetrics = {
+  readonly #metrics = {
     exportCycles: 0,
     exportErrors: 0,
-    exportDurationsMs: [],
+    exportDurationSumMs: 0,
+    exportDurationsMs: [] as number[],
     ingestedCaptures: 0,
     rejectedCaptures: 0,
   };
@@ -95,12 +112,7 @@ export class ApertureService {
       zstd: options.zstd,
       log: options.log,
       afterFile: options.afterExportFile,
-      onCycle: (result, durationMs) => {
-        this.metrics.exportCycles++;
-        if (result.error) this.metrics.exportErrors++;
-        this.metrics.exportDurationsMs.push(durationMs);
-        if (this.metrics.exportDurationsMs.length > 1000) this.metrics.exportDurationsMs.shift();
-      },
+      onCycle: (result, durationMs) => this.#countCycle(result, durationMs),
     });
     this.retention = new RetentionWorker({
       store: options.store,
@@ -128,6 +140,41 @@ export class ApertureService {
     return this.#config;
   }
 
+  /** A snapshot of the counters. */
+  get metrics(): ServiceMetrics {
+    return { ...this.#metrics, exportDurationsMs: [...this.#metrics.exportDurationsMs] };
+  }
+
+  #countCycle(result: CycleResult, durationMs: number): void {
+    const metrics = this.#metrics;
+    metrics.exportCycles++;
+    if (result.error) metrics.exportErrors++;
+    metrics.exportDurationSumMs += durationMs;
+    metrics.exportDurationsMs.push(durationMs);
+    if (metrics.exportDurationsMs.length > DURATION_WINDOW) metrics.exportDurationsMs.shift();
+  }
+
+  /**
+   * Stores captures sent in the JSON mapping (without id), all or none: one that fails its
+   * check refuses the whole request, naming each problem by the capture's index.
+   */
+  async ingest(items: unknown[]): Promise<IngestResult> {
+    const issues: IngestIssue[] = [];
+    const captures = [];
+    for (const [index, item] of items.entries()) {
+      const parsed = captureFromJson(item);
+      if (parsed.ok) captures.push(parsed.capture);
+      else issues.push(...parsed.issues.map((issue) => ({ index, ...issue })));
+    }
+    if (issues.length > 0) {
+      this.#metrics.rejectedCaptures += items.length;
+      return { ok: false, issues };
+    }
+    const stored = await this.store.append(captures);
+    this.#metrics.ingestedCaptures += stored.length;
+    return { ok: true, ids: stored.map((record) => record.id) };
+  }
+
   /** One S3 client per distinct exporter config. */
   #client(config: S3ExporterConfig): S3Client {
     const key = JSON.stringify(config);
@@ -146,8 +193,9 @@ export class ApertureService {
     this.retention.start();
   }
 
-  async stop(): Promise<void> {
-    await this.exporter.stop();
+  /** Stops the exporter (a running cycle gets `timeoutMs`, default STOP_TIMEOUT_MS) and the retention worker. */
+  async stop({ timeoutMs = STOP_TIMEOUT_MS }: StopOptions = {}): Promise<void> {
+    await this.exporter.stop({ timeoutMs });
     await this.retention.stop();
   }
 

@@ -3,10 +3,14 @@
  * HTTP and read back through the admin API, then exported on demand to the S3 test target
  * (each runtime's fetch sends the upload its own way: see S3ClientOptions.streamUploads).
  */
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeExportFile } from '@aperture-export/codec';
+import { openSqliteStore } from '@aperture-export/core/sqlite-node';
 import { type S3Target, startS3Target } from '@aperture-export/testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectServes, type ServerProcess, startServer, TOKENS, TSX_LOADER } from './helpers.ts';
@@ -17,6 +21,12 @@ const entries = {
   node: [process.execPath, '--import', TSX_LOADER, 'apps/server/src/node.ts'],
   bun: [bin('bun'), 'apps/server/src/bun.ts'],
   deno: [bin('deno'), 'run', '-A', 'apps/server/src/deno.ts'],
+};
+/** The runtimes' own binaries, not node_modules/.bin's wrapper scripts: signals reach the server. */
+const direct = {
+  node: entries.node,
+  bun: [join(root, 'node_modules/bun/bin/bun.exe'), 'apps/server/src/bun.ts'],
+  deno: [join(root, 'node_modules/deno/deno'), 'run', '-A', 'apps/server/src/deno.ts'],
 };
 const scratch = mkdtempSync(join(tmpdir(), 'boot-test-'));
 const servers: ServerProcess[] = [];
@@ -85,5 +95,78 @@ describe.each(Object.keys(entries) as Array<keyof typeof entries>)('server on %s
     expect(keys).toHaveLength(1);
     const records = await decodeExportFile(await client.getObject(keys[0]!));
     expect(records.map((record) => record.id)).toEqual([1]);
+  });
+
+  it('refuses a wrong command line in one line, with exit code 2', () => {
+    for (const [args, message] of [
+      [['--port', 'abc'], '--port must be a port number from 0 to 65535, got "abc"'],
+      [['--stop-timeout', 'soon'], '--stop-timeout must be seconds, such as 10 or 2.5, got "soon"'],
+      [['--prot', '80'], "Unknown option '--prot'"],
+    ]) {
+      const result = spawnSync(direct[runtime][0]!, [...direct[runtime].slice(1), ...args!], {
+        cwd: root,
+        encoding: 'utf8',
+      });
+      expect(result.status).toBe(2);
+      expect(result.stderr.startsWith(`aperture: ${message}`), result.stderr).toBe(true);
+      expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
+    }
+  });
+
+  it('on SIGTERM, cancels an export stuck on a silent S3 at --stop-timeout and exits 0', async () => {
+    // An S3 endpoint that takes requests and never answers.
+    let requests = 0;
+    const silent = createServer(() => void requests++);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const dir = join(scratch, `${runtime}-silent`);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(
+      join(dir, 'aperture.hujson'),
+      JSON.stringify({
+        exporters: {
+          s3: {
+            endpoint: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`,
+            bucket_name: 'silent',
+            region: 'us-east-1',
+            access_key_id: 'AKIASILENT',
+            access_secret: 'silent-secret',
+          },
+        },
+      }),
+    );
+    const server = startServer(
+      [
+        ...direct[runtime],
+        ...['--port', '0', '--data', join(dir, 'data'), '--config', join(dir, 'aperture.hujson')],
+        ...['--stop-timeout', '1'],
+      ],
+      root,
+    );
+    servers.push(server);
+    try {
+      await expectServes(await server.url);
+      void fetch(`${await server.url}/api/export/run`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKENS.admin}` },
+      }).catch(() => {});
+      for (let waited = 0; requests === 0; waited += 50) {
+        if (waited > 20_000)
+          throw new Error(`no upload reached the silent S3:\n${server.output()}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const signalled = Date.now();
+      server.signal('SIGTERM');
+      expect(await server.exited).toBe(0);
+      // The deadline (1 s), a second for the cancelled cycle to end, and some start-up slack.
+      expect(Date.now() - signalled).toBeLessThan(4_000);
+      expect(server.output()).toContain('export stopped after 1000 ms');
+      // Nothing was lost: the capture waits, claimed, for the next start.
+      const store = openSqliteStore(join(dir, 'data', 'captures.sqlite'));
+      expect(await store.counts()).toMatchObject({ records: 1, pendingRecords: 1 });
+      await store.close();
+    } finally {
+      silent.closeAllConnections();
+      silent.close();
+    }
   });
 });

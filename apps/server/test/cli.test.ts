@@ -208,6 +208,10 @@ describe.each(Object.keys(commands) as Array<keyof typeof commands>)(
         ],
         [['frobnicate'], 'aperture: unknown command "frobnicate" (aperture --help lists them)\n'],
         [
+          ['serve', '--port', 'abc'],
+          'aperture: --port must be a port number from 0 to 65535, got "abc"\n',
+        ],
+        [
           ['export', '--data', data],
           'aperture: export runs with --once (the server exports on its schedule)\n',
         ],

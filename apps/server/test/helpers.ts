@@ -16,6 +16,10 @@ export interface ServerProcess {
   url: Promise<string>;
   /** What the server has printed so far, stdout and stderr together. */
   output(): string;
+  /** The process's exit code (null if a signal ended it), once it has exited. */
+  exited: Promise<number | null>;
+  /** Sends a signal to the server process itself (not its group). */
+  signal(name: NodeJS.Signals): void;
   /** Kills the server and whatever it started. */
   stop(): void;
 }
@@ -50,9 +54,12 @@ export function startServer(command: string[], cwd: string): ServerProcess {
     child.stderr!.on('data', listen);
     child.on('exit', (code) => reject(new Error(`${file} exited with ${code}:\n${output}`)));
   });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
   return {
     url,
     output: () => output,
+    exited,
+    signal: (name) => child.kill(name),
     stop() {
       try {
         process.kill(-child.pid!, 'SIGKILL');
