@@ -40,35 +40,32 @@ afterAll(async () => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
+/** Writes `dir`/aperture.hujson with this exporter config, and starts `command` on it. */
+function serveWith(command: string[], dir: string, s3: object, ...args: string[]) {
+  mkdirSync(dir, { recursive: true });
+  const config = join(dir, 'aperture.hujson');
+  writeFileSync(config, JSON.stringify({ exporters: { s3 } }));
+  const server = startServer(
+    [...command, '--port', '0', '--data', join(dir, 'data'), '--config', config, ...args],
+    root,
+  );
+  servers.push(server);
+  return server;
+}
+
 describe.each(Object.keys(entries) as Array<keyof typeof entries>)('server on %s', (runtime) => {
   it('answers /healthz, ingests a capture and exports it to S3', async () => {
     const dir = join(scratch, runtime);
     const prefix = `${target.prefix}/boot-${runtime}`;
     const { config } = target;
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(
-      join(dir, 'aperture.hujson'),
-      JSON.stringify({
-        exporters: {
-          s3: {
-            endpoint: config.endpoint,
-            bucket_name: config.bucket,
-            region: config.region,
-            access_key_id: config.accessKeyId,
-            access_secret: config.secretAccessKey,
-            prefix,
-          },
-        },
-      }),
-    );
-    const server = startServer(
-      [
-        ...entries[runtime],
-        ...['--port', '0', '--data', join(dir, 'data'), '--config', join(dir, 'aperture.hujson')],
-      ],
-      root,
-    );
-    servers.push(server);
+    const server = serveWith(entries[runtime], dir, {
+      endpoint: config.endpoint,
+      bucket_name: config.bucket,
+      region: config.region,
+      access_key_id: config.accessKeyId,
+      access_secret: config.secretAccessKey,
+      prefix,
+    });
     const url = await server.url;
     await expectServes(url);
     // Each runtime's default engine: native zstd where it has one (Bun, Deno, Node >= 22.15),
@@ -118,31 +115,18 @@ describe.each(Object.keys(entries) as Array<keyof typeof entries>)('server on %s
     let requests = 0;
     const silent = createServer(() => void requests++);
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    const dir = join(scratch, `${runtime}-silent`);
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(
-      join(dir, 'aperture.hujson'),
-      JSON.stringify({
-        exporters: {
-          s3: {
-            endpoint: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`,
-            bucket_name: 'silent',
-            region: 'us-east-1',
-            access_key_id: 'AKIASILENT',
-            access_secret: 'silent-secret',
-          },
-        },
-      }),
+    const server = serveWith(
+      direct[runtime],
+      join(scratch, `${runtime}-silent`),
+      {
+        endpoint: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`,
+        bucket_name: 'silent',
+        region: 'us-east-1',
+        access_key_id: 'AKIASILENT',
+        access_secret: 'silent-secret',
+      },
+      ...['--stop-timeout', '1'],
     );
-    const server = startServer(
-      [
-        ...direct[runtime],
-        ...['--port', '0', '--data', join(dir, 'data'), '--config', join(dir, 'aperture.hujson')],
-        ...['--stop-timeout', '1'],
-      ],
-      root,
-    );
-    servers.push(server);
     try {
       await expectServes(await server.url);
       void fetch(`${await server.url}/api/export/run`, {
@@ -161,7 +145,7 @@ describe.each(Object.keys(entries) as Array<keyof typeof entries>)('server on %s
       expect(Date.now() - signalled).toBeLessThan(4_000);
       expect(server.output()).toContain('export stopped after 1000 ms');
       // Nothing was lost: the capture waits, claimed, for the next start.
-      const store = openSqliteStore(join(dir, 'data', 'captures.sqlite'));
+      const store = openSqliteStore(join(scratch, `${runtime}-silent`, 'data', 'captures.sqlite'));
       expect(await store.counts()).toMatchObject({ records: 1, pendingRecords: 1 });
       await store.close();
     } finally {
