@@ -21,7 +21,7 @@ import {
   loadZstd,
   type ZstdEngine,
 } from '../src/index.ts';
-import { makeRecord, makeRecords, seededRandom } from '../test/fixtures.ts';
+import { makeRecord, makeRecords, seededRandom } from '../src/testing/fixtures.ts';
 
 const RUNS = 5;
 const RECORDS = 2_000;
