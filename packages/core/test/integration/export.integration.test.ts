@@ -15,7 +15,7 @@ import { DEFAULT_CONFIG, type S3ExporterConfig } from '../../src/config.ts';
 import { Exporter } from '../../src/exporter.ts';
 import { purgeOnce } from '../../src/retention.ts';
 import { openSqliteStore } from '../../src/store/sqlite-node.ts';
-import { captures } from '../store-conformance.ts';
+import { captures } from '../../src/testing/store-conformance.ts';
 
 const zstd = await loadZstd();
 let target: S3Target;
