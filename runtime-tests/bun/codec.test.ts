@@ -1,4 +1,4 @@
 import { test } from 'bun:test';
-import { codecSmokeTests } from '../codec-smoke.ts';
+import { codecSmokeTests } from '@aperture-export/codec/testing/runtime-smoke';
 
 codecSmokeTests(test);

@@ -2,8 +2,8 @@ import { test } from 'bun:test';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openSqliteStore } from '../../packages/core/src/store/sqlite-bun.ts';
-import { captureStoreSuite } from '../../packages/core/test/store-conformance.ts';
+import { openSqliteStore } from '@aperture-export/core/sqlite-bun';
+import { captureStoreSuite } from '@aperture-export/core/testing';
 
 const dir = mkdtempSync(join(tmpdir(), 'bun-store-'));
 let n = 0;

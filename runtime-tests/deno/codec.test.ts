@@ -1,4 +1,4 @@
-import { codecSmokeTests } from '../codec-smoke.ts';
+import { codecSmokeTests } from '@aperture-export/codec/testing/runtime-smoke';
 
 declare const Deno: { test(name: string, fn: () => Promise<void> | void): void };
 

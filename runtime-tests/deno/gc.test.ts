@@ -1,4 +1,4 @@
-import { denoGarbageCollector } from '../../apps/server/src/deno-gc.ts';
+import { denoGarbageCollector } from '@aperture-export/core/gc-deno';
 
 Deno.test('the Deno entry can collect garbage after each exported file', async () => {
   const collect = denoGarbageCollector();

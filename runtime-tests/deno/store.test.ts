@@ -1,8 +1,8 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openSqliteStore } from '../../packages/core/src/store/sqlite-deno.ts';
-import { captureStoreSuite } from '../../packages/core/test/store-conformance.ts';
+import { openSqliteStore } from '@aperture-export/core/sqlite-deno';
+import { captureStoreSuite } from '@aperture-export/core/testing';
 
 declare const Deno: { test(name: string, fn: () => Promise<void>): void };
 

@@ -6,7 +6,7 @@
 import { AwsClient } from 'aws4fetch';
 import { type S3Front, startS3Front } from './s3-front.ts';
 import { SigV4Verifier } from './sigv4-verifier.ts';
-import type { S3TargetConfig } from './target.ts';
+import type { S3TargetConfig } from './types.ts';
 
 /** Request headers that carry meaning upstream; the rest are the client's signature. */
 const FORWARDED = [

@@ -2,7 +2,7 @@
  * MinIO in a container, through testcontainers, on machines where a Docker runtime answers.
  * Loaded only then: without Docker the harness never imports testcontainers' clients.
  */
-import type { S3TargetConfig } from './target.ts';
+import type { S3TargetConfig } from './types.ts';
 
 /** Override with S3_TEST_MINIO_IMAGE. A release with conditional writes (If-None-Match). */
 export const MINIO_IMAGE =

@@ -11,14 +11,7 @@ import { startFaultProxy } from './fault-proxy.ts';
 import { startLocalS3 } from './local-s3.ts';
 import { dockerUnavailableReason, startMinio } from './minio.ts';
 import type { S3Front } from './s3-front.ts';
-
-export interface S3TargetConfig {
-  endpoint: string;
-  bucket: string;
-  region: string;
-  accessKeyId: string;
-  secretAccessKey: string;
-}
+import type { S3TargetConfig } from './types.ts';
 
 export interface S3Target {
   kind: 'external' | 'minio' | 'local';

@@ -1,8 +1,8 @@
 import { decodeExportFile, recordToJson } from '@aperture-export/codec';
+import { makeRecords } from '@aperture-export/codec/testing';
 import { MemoryStore } from '@aperture-export/core';
 import { type S3Target, startS3Target } from '@aperture-export/testcontainers';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { makeRecords } from '../../../packages/codec/test/fixtures.ts';
 import { createApp } from './app.ts';
 import { ApertureService } from './service.ts';
 

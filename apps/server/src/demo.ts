@@ -7,9 +7,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeExportFile, recordToJson } from '@aperture-export/codec';
+import { makeRecords } from '@aperture-export/codec/testing';
 import { S3Client } from '@aperture-export/s3';
 import { LOCAL_CREDENTIALS, startLocalS3 } from '@aperture-export/testcontainers';
-import { makeRecords } from '../../../packages/codec/test/fixtures.ts';
 import { serveOptions } from './host.ts';
 import { startNodeServer } from './node-server.ts';
 

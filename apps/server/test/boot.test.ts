@@ -78,7 +78,7 @@ describe.each(Object.keys(entries) as Array<keyof typeof entries>)('server on %s
       `  zstd:         ${native ? "native (the runtime's own)" : 'wasm on 2 threads'}\n`,
     );
     // Bun and Deno collect garbage after each exported file; Deno's way in is a V8 flag set at
-    // startup, which a Deno release could take away (deno-gc.ts warns then).
+    // startup, which a Deno release could take away (the Deno entry warns then).
     expect(server.output()).not.toContain('no way to collect garbage');
 
     const run = await fetch(`${url}/api/export/run`, {

@@ -7,9 +7,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { recordToJson } from '@aperture-export/codec';
+import { makeRecords } from '@aperture-export/codec/testing';
 import { type S3Target, startS3Target } from '@aperture-export/testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeRecords } from '../../../packages/codec/test/fixtures.ts';
 import { expectServes, startServer, TSX_LOADER } from './helpers.ts';
 
 const server = new URL('..', import.meta.url).pathname;

@@ -2,8 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { recordToJson } from '@aperture-export/codec';
+import { makeRecords } from '@aperture-export/codec/testing';
 import { expect } from 'vitest';
-import { makeRecords } from '../../../packages/codec/test/fixtures.ts';
 
 /** tsx's loader by absolute URL: child processes may run in a directory without node_modules. */
 export const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;

@@ -14,14 +14,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  CborSequenceWriter,
-  compressSequence,
-  encodeRecords,
-  loadZstd,
-  type ZstdEngine,
-} from '../src/index.ts';
-import { makeRecord, makeRecords, seededRandom } from '../test/fixtures.ts';
+import { CborSequenceWriter } from '../src/cbor-seq.ts';
+import { compressSequence, encodeRecords, loadZstd, type ZstdEngine } from '../src/index.ts';
+import { makeRecord, makeRecords, seededRandom } from '../src/testing/fixtures.ts';
 
 const RUNS = 5;
 const RECORDS = 2_000;

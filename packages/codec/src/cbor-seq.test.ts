@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { field, readSequence, tagsAndSimples } from '../test/cbor-inspect.ts';
-import { makeRecords } from '../test/fixtures.ts';
 import { vectorCbor, vectorRecords } from '../test/vectors.ts';
 import { CborSequenceWriter, decodeRecords, encodeRecord, encodeRecords } from './cbor-seq.ts';
 import { type ExportRecord, ExportRecordError } from './record.ts';
+import { makeRecords } from './testing/fixtures.ts';
 
 const concat = (parts: Uint8Array[]) => {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));

@@ -1,10 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { exportRecord } from '../test/arbitraries.ts';
-import { makeRecords } from '../test/fixtures.ts';
 import { vectorRecords, ZSTD_VECTORS, zstdVector } from '../test/vectors.ts';
 import { decodeExportFile, decompressFile, encodeExportFile } from './export-file.ts';
 import { type CapturedRecord, validateExportRecord } from './record.ts';
+import { exportRecord } from './testing/arbitraries.ts';
+import { makeRecords } from './testing/fixtures.ts';
 import { loadZstd, splitFrames } from './zstd/index.ts';
 import { createNativeZstd } from './zstd/native.ts';
 

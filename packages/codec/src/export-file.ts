@@ -76,6 +76,7 @@ export async function encodeExportFile(
 }
 
 export interface DecodeOptions extends ZstdOptions {
+  /** Refuse files whose content would be larger than this. Default 1 GiB. */
   maxDecodedBytes?: number;
 }
 

@@ -1,13 +1,12 @@
-export { base64ToBytes, bytesToBase64 } from './base64.ts';
-export {
-  CborSequenceWriter,
-  decodeRecords,
-  encodeRecord,
-  encodeRecords,
-} from './cbor-seq.ts';
+/**
+ * The codec's public API: what hosts, other packages and readers of export files use. Record
+ * types and validation; export files and the CBOR sequences inside them; the JSON mapping;
+ * object keys; zstd engines. Everything else is internal: the package's own tests import it
+ * from its module.
+ */
+export { decodeRecords, encodeRecord, encodeRecords } from './cbor-seq.ts';
 export {
   compressSequence,
-  DEFAULT_MAX_DECODED_BYTES,
   type DecodeOptions,
   decodeExportFile,
   decompressFile,
@@ -22,13 +21,7 @@ export {
   recordFromJson,
   recordToJson,
 } from './json-mapping.ts';
-export {
-  EXPORT_KEY_EXTENSION,
-  EXPORT_KEY_STEM,
-  exportObjectKey,
-  parseExportObjectKey,
-  prefixProblem,
-} from './object-key.ts';
+export { exportObjectKey, parseExportObjectKey, prefixProblem } from './object-key.ts';
 export {
   type Capture,
   type CapturedRecord,
@@ -47,19 +40,11 @@ export {
   validateExportRecord,
 } from './record.ts';
 export {
-  type CompressionThread,
-  createThreadedZstd,
   DEFAULT_ZSTD_THREADS,
   type LoadZstdOptions,
   loadZstd,
-  type SpawnThread,
-  splitFrames,
-  type ThreadedZstd,
-  type ThreadedZstdOptions,
-  withContentSize,
   type ZstdEngine,
   ZstdFormatError,
-  type ZstdFrame,
   type ZstdPreference,
   ZstdStreamError,
 } from './zstd/index.ts';

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { exportRecord } from '../test/arbitraries.ts';
 import { vectorRecords } from '../test/vectors.ts';
 import { captureFromJson, recordFromJson, recordToJson } from './json-mapping.ts';
+import { exportRecord } from './testing/arbitraries.ts';
 
 const roundTrip = (value: unknown) => recordFromJson(JSON.parse(JSON.stringify(value)));
 

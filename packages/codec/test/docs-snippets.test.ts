@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeExportFile } from '../src/index.ts';
+import { makeRecords } from '../src/testing/fixtures.ts';
 import { PYTHON, pythonReadersMissing } from './external-tools.ts';
-import { makeRecords } from './fixtures.ts';
 import { vectorRecords } from './vectors.ts';
 
 const doc = readFileSync(new URL('../../../docs/export-format.md', import.meta.url), 'utf8');

@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type ExportRecord, encodeExportFile, loadZstd, recordToJson } from '../src/index.ts';
+import { makeRecords } from '../src/testing/fixtures.ts';
 import { createNativeZstd } from '../src/zstd/native.ts';
 import { PYTHON, pythonReadersMissing, zstdCliMissing } from './external-tools.ts';
-import { makeRecords } from './fixtures.ts';
 import { vectorRecords } from './vectors.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'codec-interop-'));

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { loadZstd, type ZstdEngine } from '@aperture-export/codec';
 import { S3Client } from '@aperture-export/s3';
-import { denoGarbageCollector } from '../../../apps/server/src/deno-gc.ts';
+import { denoGarbageCollector } from '../src/gc-deno.ts';
 import { DEFAULT_CONFIG, Exporter } from '../src/index.ts';
 import type { CaptureStore } from '../src/store/types.ts';
 

@@ -27,9 +27,9 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_ZSTD_THREADS } from '@aperture-export/codec';
+import { makeRecord, seededRandom } from '@aperture-export/codec/testing';
 import { LOCAL_CREDENTIALS } from '@aperture-export/testcontainers';
 import { build } from 'esbuild';
-import { makeRecord, seededRandom } from '../../codec/test/fixtures.ts';
 import { openSqliteStore } from '../src/store/sqlite-node.ts';
 import type { ChildInput, ChildResult } from './export-child.ts';
 

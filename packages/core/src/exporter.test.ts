@@ -10,12 +10,12 @@ import {
 } from '@aperture-export/codec';
 import { S3Error } from '@aperture-export/s3';
 import { describe, expect, it } from 'vitest';
-import { accessDenied, FakeClock, MemoryObjectStore, settle } from '../test/fakes.ts';
-import { captures } from '../test/store-conformance.ts';
 import { DEFAULT_CONFIG, type S3ExporterConfig } from './config.ts';
 import { Exporter, type ExporterOptions } from './exporter.ts';
 import type { LogLevel } from './runtime.ts';
 import { MemoryStore } from './store/memory.ts';
+import { accessDenied, FakeClock, MemoryObjectStore, settle } from './testing/fakes.ts';
+import { captures } from './testing/store-conformance.ts';
 
 const zstd = await loadZstd('wasm');
 /** The fake clock's start, in the seconds export keys use. */

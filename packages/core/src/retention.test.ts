@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { FakeClock } from '../test/fakes.ts';
-import { captures } from '../test/store-conformance.ts';
 import type { RetentionConfig } from './config.ts';
 import { purgeOnce, RetentionWorker } from './retention.ts';
 import { MemoryStore } from './store/memory.ts';
+import { FakeClock } from './testing/fakes.ts';
+import { captures } from './testing/store-conformance.ts';
 
 const HOUR = 3_600_000;
 const policy = (durationMs: number | undefined, require_export: boolean): RetentionConfig => ({

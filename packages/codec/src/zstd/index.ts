@@ -4,14 +4,8 @@ import { createThreadedZstd } from './threaded.ts';
 import { createWasmZstd } from './wasm.ts';
 
 export { type ZstdEngine, ZstdStreamError } from './engine.ts';
-export { splitFrames, withContentSize, ZstdFormatError, type ZstdFrame } from './frames.ts';
-export type { CompressionThread, SpawnThread } from './thread-node.ts';
-export {
-  createThreadedZstd,
-  DEFAULT_ZSTD_THREADS,
-  type ThreadedZstd,
-  type ThreadedZstdOptions,
-} from './threaded.ts';
+export { splitFrames, ZstdFormatError } from './frames.ts';
+export { DEFAULT_ZSTD_THREADS } from './threaded.ts';
 
 /** `auto` takes the runtime's native zstd where it has one, else WebAssembly. */
 export type ZstdPreference = 'auto' | 'native' | 'wasm';

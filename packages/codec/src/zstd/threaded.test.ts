@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { makeRecords } from '../../test/fixtures.ts';
 import { encodeRecords } from '../cbor-seq.ts';
+import { makeRecords } from '../testing/fixtures.ts';
 import { splitFrames } from './frames.ts';
 import { type CompressionThread, nodeThreads } from './thread-node.ts';
 import { createThreadedZstd, type ThreadedZstd } from './threaded.ts';

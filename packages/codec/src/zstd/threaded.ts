@@ -15,6 +15,7 @@
 import type { ZstdEngine } from './engine.ts';
 import { FrameMemory } from './frame-memory.ts';
 import { type CompressionThread, nodeThreads, type SpawnThread } from './thread-node.ts';
+import { type FromThread, serveCompression, type ToThread } from './thread-script.ts';
 import { wasmEngine, zstdWasmBytes, zstdWasmModule } from './wasm.ts';
 
 /**
@@ -45,18 +46,6 @@ const PIECE_BYTES = 4 * 1024 * 1024;
 const MAX_PIECES = 4;
 const PIECES_PER_THREAD = 2;
 
-type ToThread =
-  | { kind: 'start'; wasm: ArrayBuffer }
-  /** A file of `size` bytes begins; `frame`, if any, is memory to return its frame in. */
-  | { kind: 'begin'; id: number; size: number; level: number; frame?: ArrayBuffer }
-  | { kind: 'piece'; id: number; piece: ArrayBuffer; length: number }
-  | { kind: 'end'; id: number };
-
-type FromThread =
-  | { kind: 'piece'; piece: ArrayBuffer }
-  | { kind: 'frame'; id: number; frame: ArrayBuffer; size: number }
-  | { kind: 'error'; id: number; message: string };
-
 interface Job {
   resolve(frame: Uint8Array): void;
   reject(error: Error): void;
@@ -76,109 +65,10 @@ interface Worker {
 }
 
 /**
- * What each thread runs: it builds an engine from the zstd bytes it is sent first, then streams
- * each file's pieces into the engine as they arrive, returning every piece once copied, and
- * answers with the frame. Self-contained, like wasmEngine, whose source it receives.
- */
-function serveCompression(
-  port: {
-    on(listener: (message: ToThread) => void): void;
-    post(message: FromThread, transfer?: ArrayBuffer[]): void;
-  },
-  makeEngine: (module: WebAssembly.Module) => ZstdEngine,
-) {
-  let engine: ZstdEngine | undefined;
-  let startup = '';
-  const files = new Map<number, { add(piece: ArrayBuffer, length: number): void; end(): void }>();
-
-  const compress = async (id: number, size: number, level: number, spare?: ArrayBuffer) => {
-    const pieces: Array<{ piece: ArrayBuffer; length: number }> = [];
-    /** The piece the engine is copying from. */
-    let current: ArrayBuffer | undefined;
-    const giveBack = (piece: ArrayBuffer) => port.post({ kind: 'piece', piece }, [piece]);
-    let ended = false;
-    let waiting: (() => void) | undefined;
-    const wake = () => {
-      const resume = waiting;
-      waiting = undefined;
-      resume?.();
-    };
-    files.set(id, {
-      add(piece, length) {
-        pieces.push({ piece, length });
-        wake();
-      },
-      end() {
-        ended = true;
-        wake();
-      },
-    });
-    async function* content() {
-      for (;;) {
-        const next = pieces.shift();
-        if (!next) {
-          if (ended) return;
-          await new Promise<void>((resolve) => {
-            waiting = resolve;
-          });
-          continue;
-        }
-        current = next.piece;
-        yield new Uint8Array(next.piece, 0, next.length);
-        // The engine has copied the piece into its heap: back it goes, for the next one.
-        current = undefined;
-        giveBack(next.piece);
-      }
-    }
-    try {
-      if (!engine) throw new Error(`zstd (wasm) did not start in its thread: ${startup}`);
-      const frame = await engine.compressStream(content(), size, level);
-      // Room to spare, so that the memory serves the next, slightly larger frames too.
-      const memory =
-        spare && spare.byteLength >= frame.byteLength
-          ? spare
-          : new ArrayBuffer(Math.ceil((frame.byteLength * 1.0625) / 65536) * 65536);
-      new Uint8Array(memory).set(frame);
-      port.post({ kind: 'frame', id, frame: memory, size: frame.byteLength }, [memory]);
-    } catch (error) {
-      port.post({
-        kind: 'error',
-        id,
-        message: error instanceof Error ? error.message : String(error),
-      });
-    } finally {
-      files.delete(id);
-      // A file that failed part way gives back what it held and what was still to come.
-      if (current) giveBack(current);
-      for (const left of pieces) giveBack(left.piece);
-    }
-  };
-
-  port.on((message) => {
-    if (message.kind === 'start') {
-      try {
-        engine = makeEngine(new WebAssembly.Module(message.wasm));
-      } catch (error) {
-        startup = error instanceof Error ? error.message : String(error);
-      }
-    } else if (message.kind === 'begin') {
-      void compress(message.id, message.size, message.level, message.frame);
-    } else if (message.kind === 'piece') {
-      const file = files.get(message.id);
-      if (file) file.add(message.piece, message.length);
-      else port.post({ kind: 'piece', piece: message.piece }, [message.piece]);
-    } else {
-      files.get(message.id)?.end();
-    }
-  });
-}
-
-/**
  * The thread's script: the two functions' source text. esbuild, when told to keep function names
  * (tsx does), wraps functions in a `__name` helper defined outside them; the script defines a
  * harmless one so that source still runs. Any other helper a transpiler adds would break it:
- * a target below ES2018 (async generators), or coverage instrumentation. threaded.test.ts and
- * the Bun, Deno and bundled-CLI tests run it as each of our toolchains transpiles it.
+ * a target below ES2018 (async generators), or coverage instrumentation (thread-script.ts).
  */
 const THREAD_SOURCE = `const __name = (target) => target;
 const wasmEngine = ${wasmEngine.toString()};

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { makeRecords } from '../../test/fixtures.ts';
 import { encodeRecords } from '../cbor-seq.ts';
+import { makeRecords } from '../testing/fixtures.ts';
 import { splitFrames } from './frames.ts';
 import { createWasmZstd } from './wasm.ts';
 

@@ -42,7 +42,8 @@ export async function createWasmZstd(): Promise<ZstdEngine> {
  *
  * This function must stay self-contained (no imports, no module-level names, no helpers a
  * transpiler would add): compression threads run its source text, since a thread cannot
- * import our TypeScript on every runtime we support. threaded.test.ts runs it there.
+ * import our TypeScript on every runtime we support (see thread-script.ts, which follows the
+ * same rule). threaded.test.ts runs it there.
  */
 export function wasmEngine(module: WebAssembly.Module): ZstdEngine {
   /** Minified export names of @bokuweb/zstd-wasm 0.0.27's zstd.wasm (see its dist/common/zstd.js). */

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { captureStoreSuite } from '../../test/store-conformance.ts';
+import { captureStoreSuite } from '../testing/store-conformance.ts';
 import { MemoryStore } from './memory.ts';
 import { CLAIM_RECORDS_PAGE } from './sqlite.ts';
 import { openSqliteStore } from './sqlite-node.ts';

@@ -7,15 +7,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeExportFile, type ExportRecord, loadZstd } from '@aperture-export/codec';
+import { seededRandom } from '@aperture-export/codec/testing';
 import type { S3Client } from '@aperture-export/s3';
 import { S3_FAULTS, type S3Target, startS3Target } from '@aperture-export/testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seededRandom } from '../../../codec/test/fixtures.ts';
 import { DEFAULT_CONFIG, type S3ExporterConfig } from '../../src/config.ts';
 import { Exporter } from '../../src/exporter.ts';
 import { purgeOnce } from '../../src/retention.ts';
 import { openSqliteStore } from '../../src/store/sqlite-node.ts';
-import { captures } from '../store-conformance.ts';
+import { captures } from '../../src/testing/store-conformance.ts';
 
 const zstd = await loadZstd();
 let target: S3Target;

@@ -3,7 +3,7 @@
  * of 2-50 KB of varied text, tool calls, and now and then a raw binary body (an image upload).
  * Deterministic for a given seed.
  */
-import type { CapturedRecord, JsonValue } from '../src/index.ts';
+import type { CapturedRecord, JsonValue } from '../record.ts';
 
 /** mulberry32: a small seeded PRNG, so fixtures are the same on every run and runtime. */
 export function seededRandom(seed: number): () => number {

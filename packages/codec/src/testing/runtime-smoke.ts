@@ -1,36 +1,27 @@
 /**
- * The codec on Bun and Deno, whose own test runners call this suite (vitest runs on Node
- * only). It covers what differs by runtime: the native zstd engine, byte-identical CBOR,
- * and that an independent reader accepts what the native engine writes.
+ * The codec on Bun and Deno, whose own test runners call this suite from runtime-tests/
+ * (vitest runs on Node only). It covers what differs by runtime: the native zstd engine,
+ * compression threads, byte-identical CBOR, and that an independent reader accepts what the
+ * native engine writes.
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  createThreadedZstd,
-  decodeExportFile,
-  encodeExportFile,
-  encodeRecord,
-  encodeRecords,
-  loadZstd,
-  recordToJson,
-  splitFrames,
-} from '../packages/codec/src/index.ts';
-import { makeRecords } from '../packages/codec/test/fixtures.ts';
-import {
-  toHex,
-  vectorCbor,
-  vectorRecords,
-  ZSTD_VECTORS,
-  zstdVector,
-} from '../packages/codec/test/vectors.ts';
+import { toHex, vectorCbor, vectorRecords, ZSTD_VECTORS, zstdVector } from '../../test/vectors.ts';
+import { encodeRecord, encodeRecords } from '../cbor-seq.ts';
+import { decodeExportFile, encodeExportFile } from '../export-file.ts';
+import { recordToJson } from '../json-mapping.ts';
+import { splitFrames } from '../zstd/frames.ts';
+import { loadZstd } from '../zstd/index.ts';
+import { createThreadedZstd } from '../zstd/threaded.ts';
+import { makeRecords } from './fixtures.ts';
 
 type Test = (name: string, fn: () => Promise<void> | void) => void;
 
 const PYTHON = '/usr/bin/python3';
-const reader = new URL('../packages/codec/test/interop/read_export.py', import.meta.url).pathname;
+const reader = new URL('../../test/interop/read_export.py', import.meta.url).pathname;
 
 export function codecSmokeTests(test: Test): void {
   test('encodes the golden vectors to the same bytes as on Node', () => {

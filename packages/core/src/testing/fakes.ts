@@ -1,8 +1,7 @@
 /** Fakes for tests of the exporter's own logic: a clock to advance by hand, an object store in memory. */
 import type { ObjectInfo, PutObjectOptions } from '@aperture-export/s3';
 import { S3Error } from '@aperture-export/s3';
-import type { ObjectStore } from '../src/exporter.ts';
-import type { Clock } from '../src/runtime.ts';
+import type { Clock, ObjectStore } from '../index.ts';
 
 export class FakeClock implements Clock {
   #now: number;

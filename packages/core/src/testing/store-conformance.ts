@@ -4,8 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { decodeRecords, type ExportRecord, encodeRecord } from '@aperture-export/codec';
-import { makeRecords } from '../../codec/test/fixtures.ts';
-import type { CaptureStore, ClaimRequest, NewCapture } from '../src/store/types.ts';
+import { makeRecords } from '@aperture-export/codec/testing';
+import type { CaptureStore, ClaimRequest, NewCapture } from '../store/types.ts';
 
 type Test = (name: string, fn: () => Promise<void>) => void;
 

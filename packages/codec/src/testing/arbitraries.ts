@@ -1,6 +1,6 @@
 /** fast-check arbitraries for any valid version-2 export record. */
 import fc from 'fast-check';
-import type { ExportRecord, JsonValue } from '../src/index.ts';
+import type { ExportRecord, JsonValue } from '../record.ts';
 
 const text = fc.string({ unit: 'binary', maxLength: 40 });
 const count = fc.oneof(fc.nat(1000), fc.maxSafeNat());
