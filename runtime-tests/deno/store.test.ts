@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openSqliteStore } from '../../packages/core/src/store/sqlite-deno.ts';
+import { openSqliteStore } from '../../packages/core/src/store/sqlite-node-sqlite.ts';
 import { captureStoreSuite } from '../../packages/core/test/store-conformance.ts';
 
 declare const Deno: { test(name: string, fn: () => Promise<void>): void };

@@ -1,5 +1,5 @@
 /** The server on Deno: `deno run -A apps/server/src/deno.ts [--port 8080]`. */
-import { openSqliteStore } from '@aperture-export/core/sqlite-deno';
+import { openSqliteStore } from '@aperture-export/core/sqlite-node-sqlite';
 import { denoGarbageCollector } from './deno-gc.ts';
 import { entryOptions, runServer, stderrLogger } from './host.ts';
 

@@ -70,7 +70,7 @@ async function openStore(path: string): Promise<CaptureStore> {
   if ('Bun' in globalThis)
     return (await import('../src/store/sqlite-bun.ts')).openSqliteStore(path);
   if ('Deno' in globalThis)
-    return (await import('../src/store/sqlite-deno.ts')).openSqliteStore(path);
+    return (await import('../src/store/sqlite-node-sqlite.ts')).openSqliteStore(path);
   return (await import('../src/store/sqlite-node.ts')).openSqliteStore(path);
 }
 
