@@ -192,6 +192,7 @@ export async function runServer(
       `  ingest token: ${host.ingestToken.source}\n` +
       `  config:       ${host.configPath} (${exporter})\n` +
       `  zstd:         ${describeZstd(host.zstd)}\n` +
+      `  store:        ${host.service.store.description}\n` +
       `  data:         ${host.dataDir}\n`,
   );
   const shutdown = async () => {

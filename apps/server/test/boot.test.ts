@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeExportFile } from '@aperture-export/codec';
+import { nodeSqliteBinding } from '@aperture-export/core/sqlite-node';
 import { type S3Target, startS3Target } from '@aperture-export/testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectServes, type ServerProcess, startServer, TOKENS, TSX_LOADER } from './helpers.ts';
@@ -18,6 +19,8 @@ const entries = {
   bun: [bin('bun'), 'apps/server/src/bun.ts'],
   deno: [bin('deno'), 'run', '-A', 'apps/server/src/deno.ts'],
 };
+/** Each runtime's SQLite binding; Node's is the one this Node (the server's too) picks. */
+const sqlite = { node: nodeSqliteBinding().name, bun: 'bun:sqlite', deno: 'node:sqlite' };
 const scratch = mkdtempSync(join(tmpdir(), 'boot-test-'));
 const servers: ServerProcess[] = [];
 let target: S3Target;
@@ -70,6 +73,7 @@ describe.each(Object.keys(entries) as Array<keyof typeof entries>)('server on %s
     expect(server.output()).toContain(
       `  zstd:         ${native ? "native (the runtime's own)" : 'wasm on 2 threads'}\n`,
     );
+    expect(server.output()).toContain(`  store:        SQLite (${sqlite[runtime]})\n`);
     // Bun and Deno collect garbage after each exported file; Deno's way in is a V8 flag set at
     // startup, which a Deno release could take away (deno-gc.ts warns then).
     expect(server.output()).not.toContain('no way to collect garbage');
