@@ -27,6 +27,8 @@ export interface ChildInput {
 export interface ChildResult {
   runtime: string;
   engine: string;
+  /** The store and its binding, e.g. "SQLite (node:sqlite)". */
+  store: string;
   seconds: number;
   stages: Stages;
   rssBefore: number;
@@ -168,6 +170,7 @@ async function child(input: ChildInput): Promise<void> {
   await store.close();
   const output: ChildResult = {
     runtime: runtimeName(),
+    store: store.description,
     engine:
       zstd.threads > 0
         ? `${zstd.name} (${zstd.threads} thread${zstd.threads === 1 ? '' : 's'})`
