@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openSqliteStore } from '@aperture-export/core/sqlite-deno';
+import { openSqliteStore } from '@aperture-export/core/sqlite-node-sqlite';
 import { captureStoreSuite } from '@aperture-export/core/testing';
 
 declare const Deno: { test(name: string, fn: () => Promise<void>): void };

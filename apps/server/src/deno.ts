@@ -1,6 +1,6 @@
 /** The server on Deno: `deno run -A apps/server/src/deno.ts [--port 8080]`. */
 import { denoGarbageCollector } from '@aperture-export/core/gc-deno';
-import { openSqliteStore } from '@aperture-export/core/sqlite-deno';
+import { openSqliteStore } from '@aperture-export/core/sqlite-node-sqlite';
 import { entryOptions, runServer, stderrLogger } from './host.ts';
 
 declare const Deno: {

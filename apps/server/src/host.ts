@@ -240,6 +240,7 @@ export async function runServer(options: HostOptions & ServeOptions & { serve: S
       `  ingest token: ${host.ingestToken.source}\n` +
       `  config:       ${host.configPath} (${exporter})\n` +
       `  zstd:         ${describeZstd(host.zstd)}\n` +
+      `  store:        ${host.service.store.description}\n` +
       `  data:         ${host.dataDir}\n`,
   );
   const shutdown = async () => {

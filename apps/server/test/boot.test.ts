@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeExportFile } from '@aperture-export/codec';
-import { openSqliteStore } from '@aperture-export/core/sqlite-node';
+import { nodeSqliteBinding, openSqliteStore } from '@aperture-export/core/sqlite-node';
 import { type S3Target, startS3Target } from '@aperture-export/testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectServes, type ServerProcess, startServer, TOKENS, TSX_LOADER } from './helpers.ts';
@@ -28,6 +28,8 @@ const direct = {
   bun: [join(root, 'node_modules/bun/bin/bun.exe'), 'apps/server/src/bun.ts'],
   deno: [join(root, 'node_modules/deno/deno'), 'run', '-A', 'apps/server/src/deno.ts'],
 };
+/** Each runtime's SQLite binding; Node's is the one this Node (the server's too) picks. */
+const sqlite = { node: nodeSqliteBinding().name, bun: 'bun:sqlite', deno: 'node:sqlite' };
 const scratch = mkdtempSync(join(tmpdir(), 'boot-test-'));
 const servers: ServerProcess[] = [];
 let target: S3Target;
@@ -77,6 +79,7 @@ describe.each(Object.keys(entries) as Array<keyof typeof entries>)('server on %s
     expect(server.output()).toContain(
       `  zstd:         ${native ? "native (the runtime's own)" : 'wasm on 2 threads'}\n`,
     );
+    expect(server.output()).toContain(`  store:        SQLite (${sqlite[runtime]})\n`);
     // Bun and Deno collect garbage after each exported file; Deno's way in is a V8 flag set at
     // startup, which a Deno release could take away (the Deno entry warns then).
     expect(server.output()).not.toContain('no way to collect garbage');

@@ -27,6 +27,8 @@ export interface ChildInput {
 export interface ChildResult {
   runtime: string;
   engine: string;
+  /** The store and its binding, e.g. "SQLite (node:sqlite)". */
+  store: string;
   seconds: number;
   stages: Stages;
   rssBefore: number;
@@ -70,7 +72,7 @@ async function openStore(path: string): Promise<CaptureStore> {
   if ('Bun' in globalThis)
     return (await import('../src/store/sqlite-bun.ts')).openSqliteStore(path);
   if ('Deno' in globalThis)
-    return (await import('../src/store/sqlite-deno.ts')).openSqliteStore(path);
+    return (await import('../src/store/sqlite-node-sqlite.ts')).openSqliteStore(path);
   return (await import('../src/store/sqlite-node.ts')).openSqliteStore(path);
 }
 
@@ -168,6 +170,7 @@ async function child(input: ChildInput): Promise<void> {
   await store.close();
   const output: ChildResult = {
     runtime: runtimeName(),
+    store: store.description,
     engine:
       zstd.threads > 0
         ? `${zstd.name} (${zstd.threads} thread${zstd.threads === 1 ? '' : 's'})`

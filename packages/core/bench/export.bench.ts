@@ -4,14 +4,16 @@
  * same CBOR bytes (its best of three runs).
  *
  *   node --import tsx bench/export.bench.ts [--records 100000] [--budget-mib 64]
- *        [--limits 10000,1000] [--runtimes node,node:wasm:0,bun,bun:wasm,deno,deno:wasm]
+ *        [--limits 10000,1000] [--runtimes node,node:wasm:0,node24,bun,bun:wasm,deno,deno:wasm]
  *
  * The store is filled once; each run's exporter gets its own copy of it, so each exports the
  * same records. Every run goes once per record limit. A run is `runtime[:engine[:threads]]`, as
  * the server's APERTURE_ZSTD_ENGINE and APERTURE_ZSTD_THREADS: without an engine, the runtime's
- * default (Node 20: WASM zstd; Bun and Deno: native zstd); the WASM engine compresses on 2
+ * default (Node 20: WASM zstd; Node 24, Bun and Deno: native zstd); the WASM engine compresses on 2
  * threads unless told otherwise (0: on the exporter's thread). Node runs the child bundled by esbuild, as `pnpm start`
  * runs the server (no TypeScript loader in the measured process); Bun and Deno run TypeScript.
+ * `node` is the Node running the benchmark; `node24` is the one scripts/setup.sh installs in .node24/
+ * (better-sqlite3 where it is built for it, else node:sqlite: see src/store/sqlite-node.ts).
  * MB are 10^6 bytes of CBOR (the records as exported, before compression) per second.
  */
 import { execFileSync, fork, spawn } from 'node:child_process';
@@ -30,12 +32,13 @@ import { DEFAULT_ZSTD_THREADS } from '@aperture-export/codec';
 import { makeRecord, seededRandom } from '@aperture-export/codec/testing';
 import { LOCAL_CREDENTIALS } from '@aperture-export/testcontainers';
 import { build } from 'esbuild';
-import { openSqliteStore } from '../src/store/sqlite-node.ts';
+import { nodeSqliteBinding, openSqliteStore } from '../src/store/sqlite-node.ts';
 import type { ChildInput, ChildResult } from './export-child.ts';
 
 const childSource = new URL('export-child.ts', import.meta.url).pathname;
 const bin = (name: string) =>
   new URL(`../../../node_modules/.bin/${name}`, import.meta.url).pathname;
+const withNode24 = new URL('../../../scripts/with-node24.sh', import.meta.url).pathname;
 
 /** The child as one JavaScript file for Node, with the same externals as `pnpm build`. */
 async function bundleChild(): Promise<string> {
@@ -49,14 +52,8 @@ async function bundleChild(): Promise<string> {
     mainFields: ['module', 'main'],
     format: 'esm',
     target: 'node20',
-    // The Bun and Deno stores are never loaded on Node.
-    external: [
-      'better-sqlite3',
-      '@bokuweb/zstd-wasm',
-      'cbor-x',
-      '*/sqlite-bun.ts',
-      '*/sqlite-deno.ts',
-    ],
+    // The Bun store is never loaded on Node.
+    external: ['better-sqlite3', '@bokuweb/zstd-wasm', 'cbor-x', '*/sqlite-bun.ts'],
     logLevel: 'warning',
   });
   return outfile;
@@ -67,7 +64,9 @@ function childCommand(runtime: string, nodeBundle: string): string[] {
   if (runtime === 'bun') return [bin('bun'), childSource];
   if (runtime === 'deno') return [bin('deno'), 'run', '-A', childSource];
   if (runtime === 'node') return [process.execPath, nodeBundle];
-  throw new Error(`unknown runtime "${runtime}" (node, bun or deno)`);
+  // The script execs Node 24 in its own place: the measured process is Node's.
+  if (runtime === 'node24') return ['bash', withNode24, 'node', nodeBundle];
+  throw new Error(`unknown runtime "${runtime}" (node, node24, bun or deno)`);
 }
 
 function runChild(command: string[], input: ChildInput): Promise<ChildResult> {
@@ -137,7 +136,9 @@ async function main(): Promise<void> {
   const limits = (limitsAt > 0 ? process.argv[limitsAt + 1]! : '10000,1000').split(',').map(Number);
   const runtimesAt = process.argv.indexOf('--runtimes');
   const runs = (
-    runtimesAt > 0 ? process.argv[runtimesAt + 1]! : 'node,node:wasm:0,bun,bun:wasm,deno,deno:wasm'
+    runtimesAt > 0
+      ? process.argv[runtimesAt + 1]!
+      : 'node,node:wasm:0,node24,bun,bun:wasm,deno,deno:wasm'
   ).split(',');
   const scratch = mkdtempSync(join(tmpdir(), 'export-bench-'));
   const db = join(scratch, 'captures.sqlite');
@@ -195,15 +196,17 @@ async function main(): Promise<void> {
     // The reference: the same CBOR bytes (the stored records, joined) through the zstd CLI.
     const fd = openSync(cborFile, 'w');
     let readBack = 0;
-    const Database = (await import('better-sqlite3')).default;
-    const raw = new Database(db, { readonly: true });
-    for (const row of raw
-      .prepare('SELECT record FROM capture_records ORDER BY id')
-      .iterate() as Iterable<{
-      record: Buffer;
-    }>) {
-      writeSync(fd, row.record);
-      readBack++;
+    // Through this Node's binding (better-sqlite3 or node:sqlite), a page at a time.
+    const raw = nodeSqliteBinding().open(db);
+    for (let after = 0; ; ) {
+      const page = raw.all<{ id: number; record: Uint8Array }>(
+        'SELECT id, record FROM capture_records WHERE id > ? ORDER BY id LIMIT 1000',
+        [after],
+      );
+      if (page.length === 0) break;
+      for (const row of page) writeSync(fd, row.record);
+      readBack += page.length;
+      after = page.at(-1)!.id;
     }
     raw.close();
     closeSync(fd);

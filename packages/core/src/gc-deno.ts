@@ -1,6 +1,6 @@
 /**
  * Garbage collection on Deno, for hosts that collect after each exported file (the server's
- * Deno entry, the export benchmark). A Deno adapter like store/sqlite-deno.ts: it imports
+ * Deno entry, the export benchmark). A runtime adapter like the store/sqlite-*.ts files: it imports
  * node:v8 and node:vm, so tsconfig.json leaves it out of the Web-only check.
  */
 import { setFlagsFromString } from 'node:v8';

@@ -51,6 +51,7 @@ interface Row {
 }
 
 export class MemoryStore implements CaptureStore {
+  readonly description = 'memory';
   #rows: Row[] = [];
   #claims = new Map<string, ExportClaim>();
   #lastKeySeconds = 0;

@@ -17,6 +17,7 @@ interface BunDatabase {
 
 export function bunSqliteDriver(db: BunDatabase): SqliteDriver {
   return {
+    name: 'bun:sqlite',
     exec: (sql) => db.exec(sql),
     // query() caches the prepared statement per SQL text.
     run: (sql, params = []) => ({ changes: db.query(sql).run(...params).changes }),

@@ -1,7 +1,8 @@
 /**
  * The SQLite capture store: one schema and migration set for every runtime. The runtime's
- * SQLite binding is handed in as a SqliteDriver (sqlite-node.ts, sqlite-bun.ts,
- * sqlite-deno.ts); this file has no runtime imports.
+ * SQLite binding is handed in as a SqliteDriver (sqlite-node.ts picks better-sqlite3 or
+ * node:sqlite on Node, sqlite-bun.ts, sqlite-node-sqlite.ts on Deno); this file has no
+ * runtime imports.
  *
  * Each record is kept as its export record in CBOR, so a file is the records' bytes joined,
  * plus the usage columns the dashboard reads, which purging leaves alone.
@@ -33,6 +34,8 @@ export type SqlValue = null | number | string | Uint8Array;
 
 /** What the store needs from a SQLite binding. All three runtimes' bindings are synchronous. */
 export interface SqliteDriver {
+  /** The binding: better-sqlite3, node:sqlite or bun:sqlite. */
+  readonly name: string;
   exec(sql: string): void;
   run(sql: string, params?: SqlValue[]): { changes: number };
   get<T>(sql: string, params?: SqlValue[]): T | undefined;
@@ -143,9 +146,11 @@ const bytes = (blob: Uint8Array): Uint8Array =>
 
 export class SqliteStore implements CaptureStore {
   readonly #db: SqliteDriver;
+  readonly description: string;
 
   constructor(driver: SqliteDriver) {
     this.#db = driver;
+    this.description = `SQLite (${driver.name})`;
     // WAL: ingestion goes on while the exporter reads. FULL: a committed capture survives
     // power loss, not only a process crash. busy_timeout: several processes may share the file.
     // cache_size: SQLite's own default of 2 MiB on every runtime (better-sqlite3 raises it to

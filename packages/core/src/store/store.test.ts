@@ -1,39 +1,97 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { captureStoreSuite } from '../testing/store-conformance.ts';
 import { MemoryStore } from './memory.ts';
-import { CLAIM_RECORDS_PAGE } from './sqlite.ts';
-import { openSqliteStore } from './sqlite-node.ts';
+import { CLAIM_RECORDS_PAGE, type SqliteDriver, SqliteStore } from './sqlite.ts';
+import {
+  firstWorkingBinding,
+  NODE_SQLITE_BINDINGS,
+  nodeSqliteBinding,
+  openSqliteStore,
+  type SqliteBinding,
+} from './sqlite-node.ts';
 
 describe('MemoryStore', () => {
   captureStoreSuite(it, { open: async () => new MemoryStore() });
 });
 
-describe('SqliteStore on Node (better-sqlite3)', () => {
+/** Whether a binding opens a database on this Node (better-sqlite3: if built for its ABI). */
+const works = (binding: SqliteBinding) => {
+  try {
+    binding.open(':memory:').close();
+    return true;
+  } catch {
+    return false;
+  }
+};
+const working = NODE_SQLITE_BINDINGS.filter(works);
+const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+
+describe('SQLite on Node', () => {
+  it('has a binding on every supported Node, node:sqlite from 22.13 on, and picks the first that works', () => {
+    // Node 20 has only better-sqlite3 (built by pnpm install); Node >= 22.13 always has node:sqlite.
+    expect(working.length).toBeGreaterThan(0);
+    if (major > 22 || (major === 22 && minor >= 13))
+      expect(working.map((binding) => binding.name)).toContain('node:sqlite');
+    else expect(working.map((binding) => binding.name)).toEqual(['better-sqlite3']);
+    expect(nodeSqliteBinding()).toBe(working[0]);
+    expect(openSqliteStore(':memory:').description).toBe(`SQLite (${working[0]!.name})`);
+  });
+
+  it('tries bindings in order and says why each one failed when none works', () => {
+    const opens = (name: string): SqliteBinding => ({
+      name,
+      open: () => ({ close() {} }) as SqliteDriver,
+    });
+    const fails = (name: string, message: string): SqliteBinding => ({
+      name,
+      open: () => {
+        throw new Error(message);
+      },
+    });
+    expect(firstWorkingBinding([opens('a'), opens('b')]).name).toBe('a');
+    expect(firstWorkingBinding([fails('a', 'no addon'), opens('b')]).name).toBe('b');
+    const error = (() => {
+      try {
+        firstWorkingBinding([fails('a', 'no addon'), fails('b', 'too old')]);
+      } catch (error) {
+        return error as AggregateError;
+      }
+    })();
+    expect(error).toBeInstanceOf(AggregateError);
+    expect(error!.message).toMatch(
+      /^sqlite-node: no SQLite binding works on Node .*: a: no addon; b: too old$/,
+    );
+    expect(error!.errors.map((cause: Error) => cause.message)).toEqual(['no addon', 'too old']);
+  });
+});
+
+// Every binding that works on this Node: better-sqlite3 on Node 20 (and wherever it is built
+// for the running Node), node:sqlite from Node 22.13 on (Node 24 in `pnpm test:node24`).
+describe.each(working.map(({ name }) => name))('SqliteStore on Node (%s)', (name) => {
+  const binding = working.find((candidate) => candidate.name === name)!;
   const dir = mkdtempSync(join(tmpdir(), 'store-test-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   let n = 0;
   let current = '';
+  const open = (path: string) => new SqliteStore(binding.open(path));
   captureStoreSuite(it, {
     open: async () => {
       current = join(dir, `store-${n++}.sqlite`);
-      return openSqliteStore(current);
+      return open(current);
     },
-    reopen: async () => openSqliteStore(current),
+    reopen: async () => open(current),
   });
 
   it("reads a claim's records in index order, without sorting them (and their blobs) per page", async () => {
     const path = join(dir, 'plan.sqlite');
-    await (await openSqliteStore(path)).close();
-    const db = new Database(path, { readonly: true });
-    const plan = (
-      db.prepare(`EXPLAIN QUERY PLAN ${CLAIM_RECORDS_PAGE}`).all('claim', 0, 1000) as {
-        detail: string;
-      }[]
-    ).map((step) => step.detail);
+    await open(path).close();
+    const db = binding.open(path);
+    const plan = db
+      .all<{ detail: string }>(`EXPLAIN QUERY PLAN ${CLAIM_RECORDS_PAGE}`, ['claim', 0, 1000])
+      .map((step) => step.detail);
     db.close();
     expect(plan.join('\n')).toContain('captures_claim');
     expect(plan.join('\n')).not.toContain('TEMP B-TREE');

@@ -97,6 +97,8 @@ export interface UsageSummary {
 }
 
 export interface CaptureStore {
+  /** What the captures are kept in, for the server's start banner: "SQLite (node:sqlite)". */
+  readonly description: string;
   /** Stores captures atomically and returns them with their ids, in order. */
   append(captures: NewCapture[]): Promise<ExportRecord[]>;
   /** Newest first. */

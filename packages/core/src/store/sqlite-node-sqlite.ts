@@ -1,6 +1,8 @@
-/** The SQLite store on Deno, through node:sqlite (DatabaseSync). */
-// @ts-expect-error: node:sqlite is not in @types/node 20; this adapter runs on Deno (and Node >= 22.5).
-import { DatabaseSync } from 'node:sqlite';
+/**
+ * The node:sqlite binding (DatabaseSync): Deno's, and Node's from 22.13 on where better-sqlite3
+ * is not built for the running Node (sqlite-node.ts decides). Looked up at run time, not
+ * imported: Node 20 has no node:sqlite, and its host loads this file too.
+ */
 import { type SqliteDriver, SqliteStore, type SqlValue, statementCache } from './sqlite.ts';
 
 interface Statement {
@@ -13,10 +15,20 @@ interface Database {
   exec(sql: string): void;
   close(): void;
 }
+type DatabaseSync = new (path: string) => Database;
+
+/** node:sqlite's DatabaseSync, or undefined on a runtime without it (Node < 22.13). */
+function databaseSync(): DatabaseSync | undefined {
+  const { process } = globalThis as {
+    process?: { getBuiltinModule?(id: string): { DatabaseSync?: DatabaseSync } | undefined };
+  };
+  return process?.getBuiltinModule?.('node:sqlite')?.DatabaseSync;
+}
 
 export function nodeSqliteDriver(db: Database): SqliteDriver {
   const statement = statementCache((sql) => db.prepare(sql));
   return {
+    name: 'node:sqlite',
     exec: (sql) => db.exec(sql),
     run: (sql, params = []) => ({ changes: Number(statement(sql).run(...params).changes) }),
     get: <T>(sql: string, params: SqlValue[] = []) =>
@@ -37,6 +49,15 @@ export function nodeSqliteDriver(db: Database): SqliteDriver {
   };
 }
 
+/** Opens (creating if needed) a SQLite file; throws on a runtime without node:sqlite. */
+export function openNodeSqlite(path: string): SqliteDriver {
+  const DatabaseSync = databaseSync();
+  if (!DatabaseSync)
+    throw new Error('node:sqlite: not on this runtime (Node >= 22.13 and Deno have it)');
+  return nodeSqliteDriver(new DatabaseSync(path));
+}
+
+/** The store on Deno. */
 export function openSqliteStore(path: string): SqliteStore {
-  return new SqliteStore(nodeSqliteDriver(new DatabaseSync(path) as Database));
+  return new SqliteStore(openNodeSqlite(path));
 }
