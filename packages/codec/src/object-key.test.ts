@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { exportObjectKey, parseExportObjectKey, prefixProblem } from './object-key.ts';
+import {
+  exportObjectKey,
+  MAX_PREFIX_BYTES,
+  parseExportObjectKey,
+  prefixProblem,
+} from './object-key.ts';
 
 describe('export object keys', () => {
   it('have no leading slash without a prefix', () => {
@@ -18,6 +23,12 @@ describe('export object keys', () => {
     expect(prefixProblem('')).toBeUndefined();
     expect(() => exportObjectKey(1, 'prod/')).toThrowError('export prefix must not end with "/"');
     expect(() => exportObjectKey(1.5)).toThrowError(/whole non-negative seconds/);
+    expect(() => exportObjectKey(1, 'a//b')).toThrowError('export prefix must not have empty');
+    expect(prefixProblem('a/../b')).toMatch(/"\." or "\.\." segments/);
+    // The longest prefix and the longest name parse accepts make a key of S3's 1,024 bytes.
+    const longest = `${'p'.repeat(MAX_PREFIX_BYTES)}/ts-aperture-export-${'9'.repeat(15)}.cbor.zstd`;
+    expect(new TextEncoder().encode(longest).byteLength).toBe(1024);
+    expect(parseExportObjectKey(longest)).toBeDefined();
   });
 
   it('parse back into prefix and timestamp', () => {

@@ -3,12 +3,26 @@
 export const EXPORT_KEY_STEM = 'ts-aperture-export-';
 export const EXPORT_KEY_EXTENSION = '.cbor.zstd';
 
+/** S3's longest object key, in UTF-8 bytes. */
+const MAX_KEY_BYTES = 1024;
+/** The longest prefix: room for "/" and a file name with the most digits parse accepts (15). */
+export const MAX_PREFIX_BYTES =
+  MAX_KEY_BYTES - 1 - EXPORT_KEY_STEM.length - 15 - EXPORT_KEY_EXTENSION.length;
+
 /** Why a prefix is unusable, or undefined when it is fine. Empty means "no prefix". */
 export function prefixProblem(prefix: string): string | undefined {
+  if (prefix === '') return undefined;
   if (prefix.endsWith('/')) return 'must not end with "/"';
-  // A leading slash makes `<endpoint>/<bucket>//key` URLs that some servers normalize,
-  // which breaks the signature.
+  // A leading slash or an empty segment makes `<bucket>//key` URLs that some servers
+  // normalize, which breaks the signature.
   if (prefix.startsWith('/')) return 'must not start with "/"';
+  const segments = prefix.split('/');
+  if (segments.includes('')) return 'must not have empty segments ("//")';
+  if (segments.some((segment) => segment === '.' || segment === '..'))
+    return 'must not have "." or ".." segments: URLs resolve them away';
+  const bytes = new TextEncoder().encode(prefix).byteLength;
+  if (bytes > MAX_PREFIX_BYTES)
+    return `is ${bytes} bytes: at most ${MAX_PREFIX_BYTES}, so that keys stay within S3's 1,024 bytes`;
   return undefined;
 }
 

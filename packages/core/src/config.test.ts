@@ -143,6 +143,33 @@ describe('config', () => {
     );
   });
 
+  it('refuses up front what could never work: a timer past 24.8 days, files past 1 GiB, unaddressable prefixes', () => {
+    const errors = (s3: object) => {
+      const result = parseConfig(JSON.stringify({ exporters: { s3 } }));
+      return result.ok ? [] : result.errors.map((e) => `${e.path}: ${e.message}`);
+    };
+    expect(errors({ every: 2_147_483 })).toEqual([]);
+    expect(errors({ every: 2_147_484 })).toEqual([
+      'exporters.s3.every: must be at most 2147483 (24.8 days, the longest a timer waits)',
+    ]);
+    expect(errors({ max_file_bytes: 1024 ** 3 })).toEqual([]);
+    expect(errors({ max_file_bytes: 20 * 1024 ** 3 })).toEqual([
+      'exporters.s3.max_file_bytes: must be at most 1073741824 (1 GiB: a file is held in memory and sent in one PUT)',
+    ]);
+    for (const prefix of ['.', '..', 'a/./b', 'prod/..']) {
+      expect(errors({ prefix })).toEqual([
+        'exporters.s3.prefix: must not have "." or ".." segments: URLs resolve them away',
+      ]);
+    }
+    expect(errors({ prefix: 'a//b' })).toEqual([
+      'exporters.s3.prefix: must not have empty segments ("//")',
+    ]);
+    expect(errors({ prefix: 'é'.repeat(489) })).toEqual([]);
+    expect(errors({ prefix: 'é'.repeat(490) })).toEqual([
+      "exporters.s3.prefix: is 980 bytes: at most 979, so that keys stay within S3's 1,024 bytes",
+    ]);
+  });
+
   it('reports a syntax error as one error', () => {
     const result = parseConfig('{"exporters": }');
     expect(result.ok).toBe(false);

@@ -11,6 +11,13 @@ import { type JSONPath, parseHuJson, setHuJsonValue } from './hujson.ts';
 
 export const LIMIT_CAP = 10_000;
 export const DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024;
+/**
+ * The largest file budget: a file and its frame are held in memory (the WASM engine's heap
+ * ends at 2 GiB) and sent in one PUT (S3 takes up to 5 GiB).
+ */
+export const MAX_FILE_BYTES = 1024 ** 3;
+/** setTimeout holds at most 2^31 - 1 ms; longer fires at once. */
+const MAX_EVERY_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 /** What a secret is shown as. */
 export const REDACTED = '<redacted>';
 const HOUR_MS = 3_600_000;
@@ -54,12 +61,17 @@ const section = <const Entries extends v.ObjectEntries>(entries: Entries) =>
 
 const text = (fallback = '') => v.optional(v.string('must be a string'), fallback);
 
-const wholeNumber = (min: number, fallback: number) => {
+/** A whole number from `min`; above `max` (when given) the message says why it cannot be. */
+const wholeNumber = (min: number, fallback: number, max?: { value: number; why: string }) => {
   const message = `must be a whole number of at least ${min}`;
   return v.optional(
     v.pipe(
       v.number(message),
       v.check((n) => Number.isInteger(n) && n >= min, message),
+      v.check(
+        (n) => max === undefined || n <= max.value,
+        `must be at most ${max?.value} (${max?.why})`,
+      ),
     ),
     fallback,
   );
@@ -131,7 +143,10 @@ function s3Exporter(context: ParseContext) {
         '',
       ),
       /** Seconds between export cycles. */
-      every: wholeNumber(1, 3600),
+      every: wholeNumber(1, 3600, {
+        value: MAX_EVERY_SECONDS,
+        why: '24.8 days, the longest a timer waits',
+      }),
       /** Most records per file; above LIMIT_CAP it is capped, with a warning. */
       limit: v.pipe(
         wholeNumber(1, 1000),
@@ -145,7 +160,10 @@ function s3Exporter(context: ParseContext) {
         }),
       ),
       /** Most CBOR bytes per file (before compression): bounds the exporter's memory. */
-      max_file_bytes: wholeNumber(64 * 1024, DEFAULT_MAX_FILE_BYTES),
+      max_file_bytes: wholeNumber(64 * 1024, DEFAULT_MAX_FILE_BYTES, {
+        value: MAX_FILE_BYTES,
+        why: '1 GiB: a file is held in memory and sent in one PUT',
+      }),
     }),
     // Once a bucket is named, the rest of its address; checked only where the field is valid.
     v.forward(

@@ -177,4 +177,34 @@ describe('S3Client', () => {
     });
     expect(requests.length).toBe(1);
   });
+
+  it('gives an upload attemptTimeoutMs plus its body’s time at minUploadBytesPerSecond', async () => {
+    // An S3 that takes 300 ms to take any request, and honours cancellation.
+    const fetch = (async (_input: RequestInfo | URL, init?: RequestInit) => {
+      await new Promise((resolve, reject) => {
+        const timer = setTimeout(resolve, 300);
+        init?.signal?.addEventListener('abort', () => {
+          clearTimeout(timer);
+          reject(init.signal!.reason);
+        });
+      });
+      return new Response(null, { status: 200 });
+    }) as typeof globalThis.fetch;
+    const options = {
+      fetch,
+      attemptTimeoutMs: 100,
+      minUploadBytesPerSecond: 1000,
+      retry: { maxAttempts: 1 },
+    };
+    const client = new S3Client(config, options);
+    // 10 bytes: 100 + 10 ms, too short.
+    await expect(client.putObject('small', new Uint8Array(10))).rejects.toMatchObject({
+      code: 'Timeout',
+      message: expect.stringContaining('took longer than 110 ms'),
+    });
+    // 1,000 bytes: 100 + 1,000 ms, time enough.
+    await expect(client.putObject('large', new Uint8Array(1000))).resolves.toBeDefined();
+    // No body: attemptTimeoutMs alone.
+    await expect(client.headObject('k')).rejects.toMatchObject({ code: 'Timeout' });
+  });
 });

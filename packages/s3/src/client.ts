@@ -35,6 +35,11 @@ export interface S3ClientOptions {
   retry?: Partial<RetryPolicy>;
   /** How long one attempt may take, reply body included. Default 60 s. */
   attemptTimeoutMs?: number;
+  /**
+   * The slowest upload to wait for: an attempt that sends a body gets attemptTimeoutMs plus
+   * the body's time at this rate. Default 1 MB/s (a 64 MiB file: 60 + 67 s).
+   */
+  minUploadBytesPerSecond?: number;
   /** Replaces randomness and waiting in tests. */
   retryEnvironment?: RetryEnvironment;
   /**
@@ -135,6 +140,7 @@ export class S3Client {
   #fetch: typeof fetch;
   #retry: RetryPolicy;
   #attemptTimeoutMs: number;
+  #minUploadBytesPerSecond: number;
   #retryEnvironment: RetryEnvironment;
   #streamUploads: boolean;
 
@@ -160,6 +166,7 @@ export class S3Client {
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
     this.#retry = { ...DEFAULT_RETRY_POLICY, ...options.retry };
     this.#attemptTimeoutMs = options.attemptTimeoutMs ?? 60_000;
+    this.#minUploadBytesPerSecond = options.minUploadBytesPerSecond ?? 1_000_000;
     this.#retryEnvironment = options.retryEnvironment ?? realRetryEnvironment;
     this.#streamUploads = options.streamUploads ?? false;
   }
@@ -343,10 +350,13 @@ export class S3Client {
     if (signal?.aborted) throw cancelled(signal, operation);
     const controller = new AbortController();
     let timedOut = false;
+    const timeoutMs =
+      this.#attemptTimeoutMs +
+      Math.ceil(((body?.byteLength ?? 0) / this.#minUploadBytesPerSecond) * 1000);
     const timer = setTimeout(() => {
       timedOut = true;
-      controller.abort(new Error(`${operation} took longer than ${this.#attemptTimeoutMs} ms`));
-    }, this.#attemptTimeoutMs);
+      controller.abort(new Error(`${operation} took longer than ${timeoutMs} ms`));
+    }, timeoutMs);
     const cancel = () => controller.abort(signal?.reason);
     signal?.addEventListener('abort', cancel, { once: true });
     try {
