@@ -251,6 +251,63 @@ describe('config API', () => {
   });
 });
 
+describe('bad input and unexpected errors', () => {
+  it('refuses a capture nested 5,000 levels deep with a 400 naming the path', async () => {
+    const capture = captureJson() as { capture: { request: { body: unknown } } };
+    capture.capture.request.body = 'DEEP';
+    const body = JSON.stringify(capture).replace(
+      '"DEEP"',
+      `${'['.repeat(5000)}1${']'.repeat(5000)}`,
+    );
+    const response = await call('POST', '/v1/captures', { token: INGEST, raw: body });
+    expect(response.status, response.text).toBe(400);
+    expect(response.json().issues).toEqual([
+      {
+        index: 0,
+        path: `capture.request.body${'[0]'.repeat(128)}`,
+        message: 'must be JSON nested at most 128 levels deep',
+      },
+    ]);
+  });
+
+  it('answers an unexpected error with JSON and a request id, and logs one line without a stack', async () => {
+    const logs: Array<[string, string, Record<string, unknown> | undefined]> = [];
+    const failing = new MemoryStore();
+    failing.append = async () => {
+      throw new Error('disk I/O error');
+    };
+    const { service: broken } = await ApertureService.open({
+      store: failing,
+      configSource: { read: async () => '', write: async () => {} },
+      zstd: await (await import('@aperture-export/codec')).loadZstd(),
+    });
+    const brokenApp = createApp({
+      service: broken,
+      adminToken: ADMIN,
+      ingestToken: INGEST,
+      log: (level, message, fields) => logs.push([level, message, fields]),
+    });
+    const response = await brokenApp.request('/v1/captures', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${INGEST}` },
+      body: JSON.stringify(captureJson()),
+    });
+    expect(response.status).toBe(500);
+    const requestId = response.headers.get('x-request-id');
+    expect(requestId).toMatch(/^[\w-]{8,}$/);
+    const text = await response.text();
+    expect(JSON.parse(text)).toEqual({ error: 'internal error', request_id: requestId });
+    expect(text).not.toContain('disk I/O');
+    expect(logs).toEqual([
+      [
+        'error',
+        'POST /v1/captures failed: disk I/O error',
+        { request_id: requestId, error: 'Error' },
+      ],
+    ]);
+  });
+});
+
 describe('/metrics', () => {
   it('counts captures taken and refused, and export cycles as running totals', async () => {
     await call('POST', '/v1/captures', { token: INGEST, body: [captureJson(0), captureJson(1)] });

@@ -4,10 +4,12 @@
  * for POST /v1/captures, the admin token for the rest. No response or log line carries a secret.
  */
 import { recordToJson } from '@aperture-export/codec';
-import { formatIssues, redactConfig, type UsageTotals } from '@aperture-export/core';
+import { formatIssues, type Logger, redactConfig, type UsageTotals } from '@aperture-export/core';
 import { type Context, Hono } from 'hono';
 import { bearerAuth } from 'hono/bearer-auth';
 import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import { type RequestIdVariables, requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
 import { metricsText } from './metrics.ts';
 import type { ApertureService } from './service.ts';
@@ -18,6 +20,8 @@ export interface AppOptions {
   ingestToken: string;
   /** Largest ingestion request body. Default 32 MiB. */
   maxIngestBytes?: number;
+  /** Where unexpected errors are logged, one line each. */
+  log?: Logger;
 }
 
 /**
@@ -80,10 +84,23 @@ function positiveInteger(
 
 const badRequest = (c: Context, error: string) => c.json({ error }, 400);
 
-export function createApp(options: AppOptions): Hono {
+export function createApp(options: AppOptions): Hono<{ Variables: RequestIdVariables }> {
   const { service } = options;
-  const app = new Hono();
+  const log = options.log ?? (() => {});
+  const app = new Hono<{ Variables: RequestIdVariables }>();
+  // Every answer names its request (X-Request-Id), so that a user can quote it and the one
+  // log line of an unexpected error can be found.
+  app.use(requestId());
   app.use(secureHeaders());
+  app.onError((error, c) => {
+    if (error instanceof HTTPException) return error.getResponse();
+    const request_id = c.get('requestId');
+    log('error', `${c.req.method} ${c.req.path} failed: ${error.message}`, {
+      request_id,
+      error: error.name,
+    });
+    return c.json({ error: 'internal error', request_id }, 500);
+  });
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
 

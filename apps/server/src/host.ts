@@ -227,6 +227,7 @@ export async function runServer(options: HostOptions & ServeOptions & { serve: S
     service: host.service,
     adminToken: host.adminToken.value,
     ingestToken: host.ingestToken.value,
+    log: stderrLogger,
   });
   host.service.start();
   const server = await options.serve(app.fetch, options.port, options.hostname ?? '127.0.0.1');

@@ -34,6 +34,7 @@ export {
   type HeaderMap,
   type Identity,
   type JsonValue,
+  MAX_JSON_DEPTH,
   type RecordIssue,
   type ToolUse,
   type Usage,

@@ -2,7 +2,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { vectorRecords } from '../test/vectors.ts';
 import { captureFromJson, recordFromJson, recordToJson } from './json-mapping.ts';
+import { MAX_JSON_DEPTH } from './record.ts';
 import { exportRecord } from './testing/arbitraries.ts';
+import { makeRecords } from './testing/fixtures.ts';
 
 const roundTrip = (value: unknown) => recordFromJson(JSON.parse(JSON.stringify(value)));
 
@@ -55,6 +57,25 @@ describe('JSON mapping', () => {
       { path: 'usage.cached_tokens', message: 'is required' },
       { path: 'usage.reasoning_tokens', message: 'is required' },
     ]);
+  });
+
+  it('refuses JSON nested deeper than MAX_JSON_DEPTH, naming where, without overflowing the stack', () => {
+    const json = recordToJson(makeRecords(1, 3)[0]!);
+    const capture = json.capture as Record<string, Record<string, unknown>>;
+    const nested = (depth: number) =>
+      JSON.parse(`${'['.repeat(depth)}1${']'.repeat(depth)}`) as unknown;
+    const withBody = (body: unknown) =>
+      recordFromJson({ ...json, capture: { ...capture, request: { ...capture.request, body } } });
+    expect(withBody(nested(MAX_JSON_DEPTH)).ok).toBe(true);
+    for (const depth of [MAX_JSON_DEPTH + 1, 5_000, 100_000]) {
+      const parsed = withBody(nested(depth));
+      expect(!parsed.ok && parsed.issues).toEqual([
+        {
+          path: `capture.request.body${'[0]'.repeat(MAX_JSON_DEPTH)}`,
+          message: `must be JSON nested at most ${MAX_JSON_DEPTH} levels deep`,
+        },
+      ]);
+    }
   });
 
   it('refuses what is not an object', () => {

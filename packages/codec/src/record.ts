@@ -265,8 +265,17 @@ export function validateRecordFields(value: unknown): RecordIssue[] {
   return issues;
 }
 
-/** Checks that a body or tool input holds only JSON values (and integers that CBOR can carry). */
-function findNonJson(value: unknown, path: string): RecordIssue | undefined {
+/**
+ * How deep a body or tool input may nest. Real LLM requests nest a few levels (tool schemas a
+ * dozen or so); what is deeper would only cost every reader of the file its stack.
+ */
+export const MAX_JSON_DEPTH = 128;
+
+/**
+ * Checks that a body or tool input holds only JSON values (and integers that CBOR can carry),
+ * nested at most MAX_JSON_DEPTH levels.
+ */
+function findNonJson(value: unknown, path: string, depth = 0): RecordIssue | undefined {
   switch (typeof value) {
     case 'string':
     case 'boolean':
@@ -281,9 +290,11 @@ function findNonJson(value: unknown, path: string): RecordIssue | undefined {
         : { path, message: 'must be JSON: integer outside the 64-bit range' };
     case 'object': {
       if (value === null) return undefined;
+      if (depth === MAX_JSON_DEPTH)
+        return { path, message: `must be JSON nested at most ${MAX_JSON_DEPTH} levels deep` };
       if (Array.isArray(value)) {
         for (let i = 0; i < value.length; i++) {
-          const problem = findNonJson(value[i], `${path}[${i}]`);
+          const problem = findNonJson(value[i], `${path}[${i}]`, depth + 1);
           if (problem) return problem;
         }
         return undefined;
@@ -296,7 +307,7 @@ function findNonJson(value: unknown, path: string): RecordIssue | undefined {
         const item = (value as Record<string, unknown>)[key];
         // Absent (undefined) members are dropped on encoding, as JSON.stringify does.
         if (item === undefined) continue;
-        const problem = findNonJson(item, `${path}.${key}`);
+        const problem = findNonJson(item, `${path}.${key}`, depth + 1);
         if (problem) return problem;
       }
       return undefined;
