@@ -119,15 +119,32 @@ describe('POST /v1/captures', () => {
   it('stores one capture or an array and answers the assigned ids', async () => {
     expect(
       (await call('POST', '/v1/captures', { token: INGEST, body: captureJson(0) })).json(),
-    ).toEqual({ ids: [1] });
+    ).toEqual({ ids: [1], duplicates: 0 });
     const many = await call('POST', '/v1/captures', {
       token: INGEST,
       body: [captureJson(1), captureJson(2)],
     });
     expect(many.status).toBe(201);
-    expect(many.json()).toEqual({ ids: [2, 3] });
+    expect(many.json()).toEqual({ ids: [2, 3], duplicates: 0 });
     const [stored] = await service.store.recent({ limit: 1 });
     expect(stored!.model).toBe(captureJson(2).model);
+  });
+
+  it('stores a capture sent again (a known capture_id) once, and answers the id it has', async () => {
+    const first = await call('POST', '/v1/captures', { token: INGEST, body: captureJson(0) });
+    expect([first.status, first.json()]).toEqual([201, { ids: [1], duplicates: 0 }]);
+    // The client's retry after a lost reply, alone and beside a new capture.
+    const retry = await call('POST', '/v1/captures', { token: INGEST, body: captureJson(0) });
+    expect([retry.status, retry.json()]).toEqual([200, { ids: [1], duplicates: 1 }]);
+    const mixed = await call('POST', '/v1/captures', {
+      token: INGEST,
+      body: [captureJson(0), captureJson(1)],
+    });
+    expect([mixed.status, mixed.json()]).toEqual([201, { ids: [1, 2], duplicates: 1 }]);
+    expect((await service.store.counts()).records).toBe(2);
+    const metrics = (await call('GET', '/metrics', { token: ADMIN })).text;
+    expect(metrics).toContain('aperture_captures_ingested_total 2\n');
+    expect(metrics).toContain('aperture_captures_duplicate_total 2\n');
   });
 
   it('accepts epoch milliseconds for the timestamp', async () => {

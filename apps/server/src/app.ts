@@ -132,7 +132,9 @@ export function createApp(options: AppOptions): Hono<{ Variables: RequestIdVaria
           { error: 'invalid captures: nothing was stored', issues: result.issues },
           400,
         );
-      return c.json({ ids: result.ids }, 201);
+      // 201 when something was stored; 200 when every capture was stored before (a retry).
+      const status = result.duplicates === result.ids.length ? 200 : 201;
+      return c.json({ ids: result.ids, duplicates: result.duplicates }, status);
     },
   );
 

@@ -162,7 +162,12 @@ async function main(argv: string[]): Promise<void> {
       const captures = parseNdjson(readInput(source).toString('utf8'));
       await withHost(flags, async ({ service }) => {
         const stored = await service.store.append(captures);
-        out({ ingested: stored.length, ids: stored.map((record) => record.id) });
+        const duplicates = stored.filter((record) => record.duplicate).length;
+        out({
+          ingested: stored.length - duplicates,
+          duplicates,
+          ids: stored.map((record) => record.id),
+        });
       });
       return;
     }

@@ -40,6 +40,12 @@ export async function metricsText(service: ApertureService): Promise<string> {
       metrics.ingestedCaptures,
     ],
     [
+      'aperture_captures_duplicate_total',
+      'Captures sent again with a stored capture_id since start: answered, not stored again.',
+      'counter',
+      metrics.duplicateCaptures,
+    ],
+    [
       'aperture_captures_rejected_total',
       'Captures refused as invalid since start.',
       'counter',

@@ -70,6 +70,8 @@ export interface ServiceMetrics {
   exportDurationsMs: readonly number[];
   ingestedCaptures: number;
   rejectedCaptures: number;
+  /** Captures sent again (a known capture_id): answered, not stored again. */
+  duplicateCaptures: number;
 }
 
 /** How many recent export durations the quantiles are computed over. */
@@ -78,7 +80,9 @@ const DURATION_WINDOW = 1000;
 /** A capture that failed its check, by its place in the request. */
 export type IngestIssue = RecordIssue & { index: number };
 
-export type IngestResult = { ok: true; ids: number[] } | { ok: false; issues: IngestIssue[] };
+export type IngestResult =
+  | { ok: true; ids: number[]; duplicates: number }
+  | { ok: false; issues: IngestIssue[] };
 
 /** How long stop() lets a running export cycle finish its files before cancelling it. */
 export const STOP_TIMEOUT_MS = 10_000;
@@ -94,6 +98,7 @@ export class ApertureService {
     exportDurationsMs: [] as number[],
     ingestedCaptures: 0,
     rejectedCaptures: 0,
+    duplicateCaptures: 0,
   };
   #options: ServiceOptions;
   #config: AppConfig;
@@ -156,7 +161,8 @@ export class ApertureService {
 
   /**
    * Stores captures sent in the JSON mapping (without id), all or none: one that fails its
-   * check refuses the whole request, naming each problem by the capture's index.
+   * check refuses the whole request, naming each problem by the capture's index. A capture
+   * whose capture_id is stored already is not stored again; its id is answered.
    */
   async ingest(items: unknown[]): Promise<IngestResult> {
     const issues: IngestIssue[] = [];
@@ -171,8 +177,10 @@ export class ApertureService {
       return { ok: false, issues };
     }
     const stored = await this.store.append(captures);
-    this.#metrics.ingestedCaptures += stored.length;
-    return { ok: true, ids: stored.map((record) => record.id) };
+    const duplicates = stored.filter((record) => record.duplicate).length;
+    this.#metrics.ingestedCaptures += stored.length - duplicates;
+    this.#metrics.duplicateCaptures += duplicates;
+    return { ok: true, ids: stored.map((record) => record.id), duplicates };
   }
 
   /** One S3 client per distinct exporter config. */

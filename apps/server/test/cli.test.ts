@@ -136,7 +136,11 @@ describe.each(Object.keys(commands) as Array<keyof typeof commands>)(
 
       const ingest = await aperture(['ingest', 'captures.ndjson', '--data', data], { env });
       expect(ingest.code).toBe(0);
-      expect(JSON.parse(ingest.stdout)).toEqual({ ingested: 15, ids: records.map((r) => r.id) });
+      const ids = records.map((r) => r.id);
+      expect(JSON.parse(ingest.stdout)).toEqual({ ingested: 15, duplicates: 0, ids });
+      // The same file again (a retried job): nothing new, the same ids.
+      const again = await aperture(['ingest', 'captures.ndjson', '--data', data], { env });
+      expect(JSON.parse(again.stdout)).toEqual({ ingested: 0, duplicates: 15, ids });
 
       const exported = await aperture(['export', '--once', '--data', data], { env });
       expect(exported.code, exported.stderr).toBe(0);

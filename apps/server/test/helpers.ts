@@ -83,7 +83,7 @@ export async function expectServes(url: string): Promise<void> {
     body: JSON.stringify(capture),
   });
   expect(ingest.status).toBe(201);
-  expect(await ingest.json()).toEqual({ ids: [1] });
+  expect(await ingest.json()).toEqual({ ids: [1], duplicates: 0 });
 
   const usage = await fetch(`${url}/api/usage`, {
     headers: { authorization: `Bearer ${TOKENS.admin}` },

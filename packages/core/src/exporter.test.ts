@@ -370,10 +370,10 @@ describe('Exporter', () => {
     await clock.advance(1_000);
     expect(objects.objects.size).toBe(1);
     setConfig({ every: 10 });
-    await store.append(captures(1));
+    await store.append(captures(1, 2));
     await clock.advance(60_000); // the cycle scheduled with the old `every`
     expect(objects.objects.size).toBe(2);
-    await store.append(captures(1));
+    await store.append(captures(1, 3));
     await clock.advance(10_000);
     expect(objects.objects.size).toBe(3);
     await exporter.stop();

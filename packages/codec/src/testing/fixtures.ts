@@ -53,8 +53,11 @@ const MODELS = [
 
 const LOGINS = ['alice@example.com', 'bob@example.com', 'ci-bot@example.com', 'dana@example.org'];
 
-/** One realistic record; `index` makes ids, times and contents differ. */
-export function makeRecord(index: number, random: () => number): CapturedRecord {
+/**
+ * One realistic record; `index` makes ids, times and contents differ, `source` (makeRecords'
+ * seed) the capture id, so that records made from two seeds are two sets of captures.
+ */
+export function makeRecord(index: number, random: () => number, source = 0): CapturedRecord {
   const [model, apiType, path] = MODELS[index % MODELS.length]!;
   const bodyBytes = 2_000 + Math.floor(random() * 48_000);
   const promptShare = 0.3 + random() * 0.5;
@@ -110,7 +113,7 @@ export function makeRecord(index: number, random: () => number): CapturedRecord 
       reasoning_tokens: apiType === 'oai_responses' ? Math.floor(outputTokens * 0.4) : 0,
     },
     duration_ms: 200 + Math.floor(random() * 20_000),
-    capture_id: `cap_${index.toString(16).padStart(16, '0')}`,
+    capture_id: `cap_${source.toString(16)}_${index.toString(16).padStart(12, '0')}`,
     session_id: `sess_${Math.floor(index / 5)
       .toString(16)
       .padStart(12, '0')}`,
@@ -146,5 +149,5 @@ export function makeRecord(index: number, random: () => number): CapturedRecord 
 /** `count` realistic records from one seed. */
 export function makeRecords(count: number, seed = 42): CapturedRecord[] {
   const random = seededRandom(seed);
-  return Array.from({ length: count }, (_, i) => makeRecord(i, random));
+  return Array.from({ length: count }, (_, i) => makeRecord(i, random, seed));
 }

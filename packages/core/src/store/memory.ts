@@ -13,6 +13,7 @@ import {
   withoutContent,
 } from './common.ts';
 import type {
+  AppendedRecord,
   CaptureStore,
   ClaimRequest,
   ExportClaim,
@@ -53,14 +54,20 @@ interface Row {
 export class MemoryStore implements CaptureStore {
   readonly description = 'memory';
   #rows: Row[] = [];
+  /** Row index by capture_id (ids are never empty here). */
+  #byCaptureId = new Map<string, number>();
   #claims = new Map<string, ExportClaim>();
   #lastKeySeconds = 0;
   #totals: ExportTotals = { files: 0, records: 0, bytes: 0, cborBytes: 0 };
 
-  async append(captures: NewCapture[]): Promise<ExportRecord[]> {
-    const nextId = (this.#rows.at(-1)?.id ?? 0) + 1;
-    const stored = captures.map((capture, i) => storedRecord(capture, nextId + i));
-    for (const { record, cbor } of stored) {
+  async append(captures: NewCapture[]): Promise<AppendedRecord[]> {
+    return captures.map((capture) => {
+      const known = capture.capture_id ? this.#byCaptureId.get(capture.capture_id) : undefined;
+      if (known !== undefined) {
+        return { ...decodeStored(this.#rows[known]!.cbor), duplicate: true as const };
+      }
+      const { record, cbor } = storedRecord(capture, (this.#rows.at(-1)?.id ?? 0) + 1);
+      if (capture.capture_id) this.#byCaptureId.set(capture.capture_id, this.#rows.length);
       this.#rows.push({
         id: record.id,
         timestampMs: record.timestamp.getTime(),
@@ -74,8 +81,8 @@ export class MemoryStore implements CaptureStore {
         exportedAtMs: undefined,
         exportKey: undefined,
       });
-    }
-    return stored.map(({ record }) => record);
+      return record;
+    });
   }
 
   async recent(query: UsageQuery): Promise<ExportRecord[]> {

@@ -18,6 +18,7 @@ import {
   withoutContent,
 } from './common.ts';
 import type {
+  AppendedRecord,
   CaptureStore,
   ClaimRequest,
   ExportClaim,
@@ -66,8 +67,12 @@ export function statementCache<S>(prepare: (sql: string) => S): (sql: string) =>
 export const CLAIM_RECORDS_PAGE = `SELECT r.id, r.record FROM captures c JOIN capture_records r ON r.id = c.id
   WHERE c.claim_id = ? AND c.id > ? AND c.id <= ? ORDER BY c.id LIMIT 256`;
 
-/** Schema versions, applied in order; `PRAGMA user_version` records the last one applied. */
-const MIGRATIONS: string[] = [
+/**
+ * Schema versions, applied in order, each in the transaction that opens the store;
+ * `PRAGMA user_version` records the last one applied. SQL, or a function for what SQL alone
+ * cannot do (reading the CBOR records).
+ */
+const MIGRATIONS: Array<string | ((db: SqliteDriver) => void)> = [
   `CREATE TABLE captures (
      id INTEGER PRIMARY KEY,
      timestamp_ms INTEGER NOT NULL,
@@ -112,6 +117,29 @@ const MIGRATIONS: string[] = [
    INSERT INTO store_state (name, value) VALUES
      ('next_id', 1), ('last_key_seconds', 0),
      ('exported_files', 0), ('exported_records', 0), ('exported_bytes', 0), ('exported_cbor_bytes', 0);`,
+  // 2: capture ids, each stored once (idempotent ingest). Records stored before keep their
+  // place; of two that share an id, the later one keeps none.
+  (db) => {
+    db.exec('ALTER TABLE captures ADD COLUMN capture_id TEXT');
+    const seen = new Set<string>();
+    for (let afterId = 0; ; ) {
+      const page = db.all<{ id: number; record: Uint8Array }>(
+        'SELECT id, record FROM capture_records WHERE id > ? ORDER BY id LIMIT 1000',
+        [afterId],
+      );
+      for (const row of page) {
+        const captureId = decodeStored(bytes(row.record)).capture_id;
+        if (!captureId || seen.has(captureId)) continue;
+        seen.add(captureId);
+        db.run('UPDATE captures SET capture_id = ? WHERE id = ?', [captureId, row.id]);
+      }
+      if (page.length < 1000) break;
+      afterId = page.at(-1)!.id;
+    }
+    db.exec(
+      'CREATE UNIQUE INDEX captures_capture_id ON captures (capture_id) WHERE capture_id IS NOT NULL',
+    );
+  },
 ];
 
 interface ClaimRow {
@@ -169,7 +197,11 @@ export class SqliteStore implements CaptureStore {
           `capture store schema version ${version} is newer than this program's (${MIGRATIONS.length}); upgrade the program`,
         );
       }
-      for (let v = version; v < MIGRATIONS.length; v++) this.#db.exec(MIGRATIONS[v]!);
+      for (let v = version; v < MIGRATIONS.length; v++) {
+        const migration = MIGRATIONS[v]!;
+        if (typeof migration === 'string') this.#db.exec(migration);
+        else migration(this.#db);
+      }
       this.#db.exec(`PRAGMA user_version = ${MIGRATIONS.length}`);
     });
   }
@@ -183,17 +215,27 @@ export class SqliteStore implements CaptureStore {
     this.#db.run('UPDATE store_state SET value = ? WHERE name = ?', [value, name]);
   }
 
-  async append(captures: NewCapture[]): Promise<ExportRecord[]> {
+  async append(captures: NewCapture[]): Promise<AppendedRecord[]> {
     return this.#db.transaction(() => {
-      const firstId = this.#state('next_id');
-      const records = captures.map((capture, i) => {
-        const { record, cbor } = storedRecord(capture, firstId + i);
+      let nextId = this.#state('next_id');
+      const appended = captures.map((capture): AppendedRecord => {
+        const captureId = capture.capture_id || null;
+        const known =
+          captureId &&
+          this.#db.get<{ record: Uint8Array }>(
+            `SELECT r.record FROM captures c JOIN capture_records r ON r.id = c.id
+             WHERE c.capture_id = ?`,
+            [captureId],
+          );
+        if (known) return { ...decodeStored(bytes(known.record)), duplicate: true };
+        const { record, cbor } = storedRecord(capture, nextId++);
         const { usage } = record;
         this.#db.run('INSERT INTO capture_records (id, record) VALUES (?, ?)', [record.id, cbor]);
         this.#db.run(
           `INSERT INTO captures (id, timestamp_ms, login_name, node_id, model, api_type, input_tokens,
-             output_tokens, cached_tokens, reasoning_tokens, cost_usd, duration_ms, status_code, record_bytes)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+             output_tokens, cached_tokens, reasoning_tokens, cost_usd, duration_ms, status_code,
+             record_bytes, capture_id)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           [
             record.id,
             record.timestamp.getTime(),
@@ -209,12 +251,13 @@ export class SqliteStore implements CaptureStore {
             record.duration_ms,
             record.status_code,
             cbor.byteLength,
+            captureId,
           ],
         );
         return record;
       });
-      this.#setState('next_id', firstId + captures.length);
-      return records;
+      this.#setState('next_id', nextId);
+      return appended;
     });
   }
 

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { captureStoreSuite } from '../testing/store-conformance.ts';
+import { captureStoreSuite, captures } from '../testing/store-conformance.ts';
 import { MemoryStore } from './memory.ts';
 import { CLAIM_RECORDS_PAGE, type SqliteDriver, SqliteStore } from './sqlite.ts';
 import {
@@ -95,5 +95,38 @@ describe.each(working.map(({ name }) => name))('SqliteStore on Node (%s)', (name
     db.close();
     expect(plan.join('\n')).toContain('captures_claim');
     expect(plan.join('\n')).not.toContain('TEMP B-TREE');
+  });
+
+  it('upgrades a store of schema 1: capture ids learnt from the records, the first of two kept', async () => {
+    const path = join(dir, 'v1.sqlite');
+    const store = open(path);
+    await store.append(captures(3));
+    await store.close();
+    // Back to schema 1, with a fourth record that repeats the first one's capture id (schema 1
+    // stored whatever it was sent).
+    const db = binding.open(path);
+    db.exec(`DROP INDEX captures_capture_id; ALTER TABLE captures DROP COLUMN capture_id;
+      INSERT INTO capture_records SELECT 4, record FROM capture_records WHERE id = 1;
+      INSERT INTO captures (id, timestamp_ms, login_name, node_id, model, api_type, input_tokens,
+        output_tokens, cached_tokens, reasoning_tokens, cost_usd, duration_ms, status_code, record_bytes)
+        SELECT 4, timestamp_ms, login_name, node_id, model, api_type, input_tokens, output_tokens,
+        cached_tokens, reasoning_tokens, cost_usd, duration_ms, status_code, record_bytes
+        FROM captures WHERE id = 1;
+      UPDATE store_state SET value = 5 WHERE name = 'next_id';
+      PRAGMA user_version = 1;`);
+    db.close();
+    const upgraded = open(path);
+    try {
+      expect((await upgraded.counts()).records).toBe(4);
+      const [again, fresh] = await upgraded.append([...captures(1), ...captures(1, 2)]);
+      expect([again!.id, again!.duplicate, fresh!.id, fresh!.duplicate]).toEqual([
+        1,
+        true,
+        5,
+        undefined,
+      ]);
+    } finally {
+      await upgraded.close();
+    }
   });
 });

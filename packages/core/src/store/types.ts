@@ -14,6 +14,12 @@ import type { ExportRecord } from '@aperture-export/codec';
 /** A capture as ingested: everything but the id, which the store assigns. */
 export type NewCapture = Omit<ExportRecord, 'id'>;
 
+/**
+ * A capture as append() answers for it: the stored record, and whether its capture_id was
+ * stored already (then this is the record stored first, and nothing new was written).
+ */
+export type AppendedRecord = ExportRecord & { duplicate?: true };
+
 export interface ExportClaim {
   /** Random id, also written as object metadata so an upload can be recognised later. */
   claimId: string;
@@ -99,8 +105,13 @@ export interface UsageSummary {
 export interface CaptureStore {
   /** What the captures are kept in, for the server's start banner: "SQLite (node:sqlite)". */
   readonly description: string;
-  /** Stores captures atomically and returns them with their ids, in order. */
-  append(captures: NewCapture[]): Promise<ExportRecord[]>;
+  /**
+   * Stores captures atomically and returns them with their ids, in order. Each capture_id is
+   * stored once: a capture whose id is stored already (a client's retry after a lost reply),
+   * or comes earlier in the same call, is not stored again, and the record stored first comes
+   * back in its place, marked `duplicate`. An empty capture_id is never taken for another.
+   */
+  append(captures: NewCapture[]): Promise<AppendedRecord[]>;
   /** Newest first. */
   recent(query: UsageQuery): Promise<ExportRecord[]>;
   /** Tokens and estimated cost of the records from `sinceMs` on, by model and by login. */

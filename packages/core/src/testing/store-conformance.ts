@@ -66,6 +66,51 @@ export function captureStoreSuite(test: Test, factory: StoreFactory): void {
   );
 
   test(
+    'stores each capture_id once: sent again, in one call or later, it gets the id it has',
+    withStore(async (store) => {
+      const [a, b] = captures(2);
+      const [c] = captures(1, 2);
+      const first = await store.append([a!, b!]);
+      assert.deepEqual(
+        first.map((r) => [r.id, r.duplicate]),
+        [
+          [1, undefined],
+          [2, undefined],
+        ],
+      );
+      // A retry of b (after a lost reply), a new capture, and c twice in one call.
+      const again = await store.append([b!, c!, { ...c!, model: 'changed' }]);
+      assert.deepEqual(
+        again.map((r) => [r.id, r.duplicate]),
+        [
+          [2, true],
+          [3, undefined],
+          [3, true],
+        ],
+      );
+      // The first capture with an id wins; the stored record comes back.
+      assert.deepEqual(
+        { ...again[2], duplicate: undefined },
+        { ...again[1], duplicate: undefined },
+      );
+      assert.equal(again[2]!.model, c!.model);
+      assert.equal((await store.counts()).records, 3);
+      // An empty capture_id names nothing: such captures are never taken for one another.
+      const unnamed = await store.append([
+        { ...a!, capture_id: '' },
+        { ...a!, capture_id: '' },
+      ]);
+      assert.deepEqual(
+        unnamed.map((r) => [r.id, r.duplicate]),
+        [
+          [4, undefined],
+          [5, undefined],
+        ],
+      );
+    }),
+  );
+
+  test(
     'pages and filters recent records by model and login',
     withStore(async (store) => {
       const records = await store.append(captures(12));
@@ -119,7 +164,7 @@ export function captureStoreSuite(test: Test, factory: StoreFactory): void {
         keys,
         [0, 1, 2, 3, 4].map((i) => `prod/ts-aperture-export-${seconds + i}.cbor.zstd`),
       );
-      await store.append(captures(1));
+      await store.append(captures(1, 2));
       const noPrefix = (await store.claimNext(request({ prefix: '', nowMs: T0 + 60_000 })))!;
       assert.equal(noPrefix.objectKey, `ts-aperture-export-${seconds + 60}.cbor.zstd`);
     }),
@@ -271,7 +316,10 @@ export function captureStoreSuite(test: Test, factory: StoreFactory): void {
         );
         const next = (await again.claimNext(request()))!;
         assert.deepEqual([next.firstId, next.keySeconds], [4, open.keySeconds + 1]);
-        assert.equal((await again.append(captures(1)))[0]!.id, 5);
+        assert.equal((await again.append(captures(1, 9)))[0]!.id, 5);
+        // Capture ids stay known: a capture stored before the restart is not stored again.
+        const [resent] = await again.append(captures(1));
+        assert.deepEqual([resent!.id, resent!.duplicate], [1, true]);
         assert.equal((await again.exportTotals()).bytes, 99);
       } finally {
         await again.close();
