@@ -197,7 +197,10 @@ describe('S3 client on the test target', () => {
   });
 
   it('checks a connection, and names the failing step and S3 code', async () => {
-    expect(await target.client().checkConnection(target.prefix)).toMatchObject({ ok: true });
+    expect(await target.client().checkConnection(target.prefix)).toMatchObject({
+      ok: true,
+      warnings: [],
+    });
     const denied = await target
       .client(fastRetries, { secretAccessKey: 'wrong' })
       .checkConnection(target.prefix);
@@ -213,6 +216,63 @@ describe('S3 client on the test target', () => {
       ok: false,
       step: 'write',
       error: { code: 'NoSuchBucket', retryable: false },
+    });
+  });
+});
+
+describe('"Test connection" checks every permission the exporter uses', () => {
+  const denied = (methods: string[]) => ({ methods, fault: S3_FAULTS.accessDenied });
+
+  it('names the permission a write-only key lacks: s3:GetObject, for HEAD and GET', async () => {
+    const proxy = await target.withFaults();
+    const client = target.client(fastRetries, { endpoint: proxy.endpoint });
+    proxy.faults.add(denied(['HEAD']));
+    expect(await client.checkConnection(target.prefix)).toMatchObject({
+      ok: false,
+      step: 'read',
+      permission: 's3:GetObject',
+      error: { code: 'AccessDenied' },
+    });
+    proxy.faults.clear();
+    proxy.faults.add(denied(['GET']));
+    expect(await client.checkConnection(target.prefix)).toMatchObject({
+      ok: false,
+      step: 'read',
+      permission: 's3:GetObject',
+    });
+    proxy.faults.clear();
+    proxy.faults.add(denied(['PUT']));
+    expect(await client.checkConnection(target.prefix)).toMatchObject({
+      ok: false,
+      step: 'write',
+      permission: 's3:PutObject',
+    });
+  });
+
+  it('passes without s3:DeleteObject, which the exporter never needs, and says the probe stays', async () => {
+    const proxy = await target.withFaults();
+    const client = target.client(fastRetries, { endpoint: proxy.endpoint });
+    proxy.faults.add(denied(['DELETE']));
+    const check = await client.checkConnection(target.prefix);
+    expect(check).toMatchObject({ ok: true });
+    expect(check.ok && check.warnings).toEqual([
+      expect.stringMatching(/^the probe .* stays in the bucket: s3:DeleteObject is denied/),
+    ]);
+    expect(await client.headObject((check as { key: string }).key)).toBeDefined();
+  });
+
+  it('fails a service that overwrites despite If-None-Match: *', async () => {
+    // Such a service answers the second create-only write as if it were the first.
+    const proxy = await target.withFaults();
+    const client = target.client(fastRetries, { endpoint: proxy.endpoint });
+    const put = client.putObject.bind(client);
+    let writes = 0;
+    client.putObject = async (key, body, options) =>
+      ++writes === 2 ? { etag: undefined } : put(key, body, options);
+    expect(await client.checkConnection(target.prefix)).toMatchObject({
+      ok: false,
+      step: 'create-only',
+      error: { code: 'CreateOnlyIgnored' },
     });
   });
 });

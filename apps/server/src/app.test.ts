@@ -1,7 +1,7 @@
 import { decodeExportFile, recordToJson } from '@aperture-export/codec';
 import { makeRecords } from '@aperture-export/codec/testing';
 import { MemoryStore } from '@aperture-export/core';
-import { type S3Target, startS3Target } from '@aperture-export/testcontainers';
+import { S3_FAULTS, type S3Target, startS3Target } from '@aperture-export/testcontainers';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createApp } from './app.ts';
 import { ApertureService } from './service.ts';
@@ -391,6 +391,42 @@ describe('export API, against the S3 test target', () => {
       raw: '{"exporters": {"s3": {"every": 0}}}',
     });
     expect(invalid.status).toBe(400);
+  });
+
+  it('lists claims that wait at their destination, with S3’s error, and releases one', async () => {
+    const proxy = await target.withFaults();
+    const viaProxy = (prefix: string) =>
+      s3Config(prefix).replace(target.config.endpoint, proxy.endpoint);
+    await call('PUT', '/api/config', { token: ADMIN, raw: viaProxy(`${target.prefix}/old`) });
+    await call('POST', '/v1/captures', { token: INGEST, body: [captureJson(0), captureJson(1)] });
+    proxy.faults.add({ methods: ['PUT'], fault: S3_FAULTS.accessDenied });
+    expect((await call('POST', '/api/export/run', { token: ADMIN })).status).toBe(502);
+    // The prefix changes: the claim stays at the old one, where writes are refused.
+    await call('PUT', '/api/config', { token: ADMIN, raw: viaProxy(`${target.prefix}/new`) });
+    await call('POST', '/v1/captures', { token: INGEST, body: captureJson(2) });
+    proxy.faults.clear();
+    proxy.faults.add({ methods: ['PUT'], nth: [1], fault: S3_FAULTS.accessDenied });
+    const run = await call('POST', '/api/export/run', { token: ADMIN });
+    expect(run.json()).toMatchObject({ files: 1, records: 1, blocked: 1 });
+    const status = (await call('GET', '/api/export/status', { token: ADMIN })).json();
+    expect(status.blockedClaims).toMatchObject([
+      { records: 2, error: { code: 'AccessDenied', permission: 's3:PutObject' } },
+    ]);
+    const { claims } = (await call('GET', '/api/export/claims', { token: ADMIN })).json();
+    expect(claims).toMatchObject([{ prefix: `${target.prefix}/old`, recordCount: 2 }]);
+    const released = await call('POST', `/api/export/claims/${claims[0].claimId}/release`, {
+      token: ADMIN,
+    });
+    expect(released.status).toBe(200);
+    expect(released.json().warning).toContain('will be in both');
+    const again = await call('POST', `/api/export/claims/${claims[0].claimId}/release`, {
+      token: ADMIN,
+    });
+    expect(again.status).toBe(404);
+    expect((await call('POST', '/api/export/run', { token: ADMIN })).json()).toMatchObject({
+      records: 2,
+      blocked: 0,
+    });
   });
 
   it('reports a failed export with S3’s code, and keeps the records', async () => {

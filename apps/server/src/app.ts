@@ -189,6 +189,14 @@ export function createApp(options: AppOptions): Hono<{ Variables: RequestIdVaria
     return c.json(result, result.error ? 502 : 200);
   });
 
+  app.get('/api/export/claims', async (c) => c.json({ claims: await service.claims() }));
+
+  app.post('/api/export/claims/:id/release', async (c) => {
+    const result = await service.releaseClaim(c.req.param('id'));
+    if (!result) return c.json({ error: `no claim ${c.req.param('id')}` }, 404);
+    return c.json(result);
+  });
+
   app.post('/api/export/test', async (c) => {
     const result = await service.testConnection(await c.req.text());
     return c.json(result, result.ok ? 200 : 'errors' in result ? 400 : 502);

@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { captureFromJson, decodeExportFile, recordToJson } from '@aperture-export/codec';
 import {
+  type ConfigIssue,
+  type ExportClaim,
   exporterEnabled,
   formatIssues,
   type NewCapture,
@@ -23,6 +25,8 @@ commands:
   serve [--port 8080] [--host 127.0.0.1]   run the server (ingest, API, scheduled export);
         [--stop-timeout 10]                on SIGTERM, seconds an export cycle may finish in
   export --once                            export everything pending now, then exit
+  export --test                            check the bucket: every request the exporter makes
+  claims [release <claim-id>]              list the files claimed and not yet exported; release one
   read <file | s3://bucket/key | ->        print an export file's records as NDJSON
   ingest <file.ndjson | ->                 store captures (JSON mapping, one per line, no id)
   status                                   exporter status and store counts, as JSON
@@ -85,6 +89,24 @@ async function readExportFile(source: string, flags: { config?: string }): Promi
   return s3ClientFor(s3).getObject(s3Url[2]!);
 }
 
+/** Why a claim is still there after a run: its error, or the exporter whose lease it is under. */
+function describeClaim(claim: ExportClaim): string {
+  const records = `${claim.recordCount} records (claim ${claim.claimId})`;
+  if (claim.lastError)
+    return `${records} wait for ${claim.bucket || 'the bucket'}/${claim.objectKey}: ${claim.lastError.message}`;
+  return `${records} are being exported by another process (exporter ${claim.owner}, lease until ${new Date(claim.leaseUntil).toISOString()})`;
+}
+
+function describeFailedCheck(check: {
+  step?: string;
+  permission?: string;
+  error?: { message: string };
+  errors?: ConfigIssue[];
+}): string {
+  if (check.errors) return formatIssues(check.errors);
+  return `${check.step}: ${check.error?.message}${check.permission ? ` (needs ${check.permission})` : ''}`;
+}
+
 function parseNdjson(text: string): NewCapture[] {
   const captures: NewCapture[] = [];
   const problems: string[] = [];
@@ -120,6 +142,7 @@ async function main(argv: string[]): Promise<void> {
     options: {
       ...SERVE_ARGS,
       once: { type: 'boolean' },
+      test: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -136,14 +159,44 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'export': {
-      if (!flags.once)
-        throw new UsageError('export runs with --once (the server exports on its schedule)');
+      if (!flags.once && !flags.test)
+        throw new UsageError(
+          'export runs with --once or --test (the server exports on its schedule)',
+        );
       await withHost(flags, async ({ service }) => {
+        if (flags.test) {
+          const check = await service.testConnection();
+          out(check);
+          if (!check.ok) throw new Error(`connection test failed: ${describeFailedCheck(check)}`);
+          return;
+        }
         if (!exporterEnabled(service.config.exporters.s3))
           throw new Error('no bucket configured (exporters.s3.bucket_name)');
+        const [newest] = await service.store.recent({ limit: 1 });
         const result = await service.exportNow();
         out(result);
         if (result.error) throw new Error(`export failed: ${result.error.message}`);
+        // What was waiting when the run began and is still claimed: blocked, or another's.
+        const left = (await service.claims()).filter((claim) => claim.firstId <= (newest?.id ?? 0));
+        if (left.length > 0) throw new Error(`not exported: ${left.map(describeClaim).join('; ')}`);
+      });
+      return;
+    }
+    case 'claims': {
+      const [sub, claimId] = rest;
+      if (sub === undefined) {
+        await withHost(flags, async ({ service }) => {
+          for (const claim of await service.claims()) out(claim);
+        });
+        return;
+      }
+      if (sub !== 'release' || !claimId)
+        throw new UsageError('usage: aperture claims [release <claim-id>]');
+      await withHost(flags, async ({ service }) => {
+        const result = await service.releaseClaim(claimId);
+        if (!result) throw new Error(`no claim ${claimId} (aperture claims lists them)`);
+        process.stderr.write(`${result.warning}\n`);
+        out({ released: claimId, records: result.released.recordCount });
       });
       return;
     }

@@ -84,6 +84,16 @@ function token(
   return { value: readFileSync(path, 'utf8').trim(), source: path };
 }
 
+/**
+ * This data directory's exporter identity, made on first use: every process on it (a restarted
+ * server, `aperture export --once`) finishes the claims another left, at once.
+ */
+function exporterIdentity(dataDir: string): string {
+  const path = join(dataDir, 'exporter-id');
+  if (!existsSync(path)) writeFileSync(path, `${crypto.randomUUID()}\n`, { mode: 0o600 });
+  return readFileSync(path, 'utf8').trim();
+}
+
 const MAX_ZSTD_THREADS = 64;
 const ZSTD_ENGINES = ['auto', 'native', 'wasm'] as const;
 
@@ -138,6 +148,7 @@ export async function openHost(options: HostOptions): Promise<Host> {
     zstd,
     s3Client: options.s3Client,
     afterExportFile: options.afterExportFile,
+    exporterId: exporterIdentity(dataDir),
     env,
     log: stderrLogger,
   });

@@ -9,6 +9,7 @@ import {
   type CaptureStore,
   type ConfigIssue,
   type CycleResult,
+  type ExportClaim,
   Exporter,
   type ExportStatus,
   exporterEnabled,
@@ -41,6 +42,11 @@ export interface ServiceOptions {
   afterExportFile?: () => void;
   /** Test seam: S3 clients for a config. */
   objectStoreFor?: (config: S3ExporterConfig) => S3Client;
+  /**
+   * The exporter's identity: a host gives one per data directory, so that a restarted process
+   * finishes the claims its predecessor left at once. Default: random (nothing to resume).
+   */
+  exporterId?: string;
 }
 
 export type ConfigUpdate =
@@ -84,6 +90,9 @@ export type IngestResult =
   | { ok: true; ids: number[]; duplicates: number }
   | { ok: false; issues: IngestIssue[] };
 
+/** S3 clients kept for reuse: the current destination and a few older ones claims wait at. */
+const MAX_CLIENTS = 8;
+
 /** How long stop() lets a running export cycle finish its files before cancelling it. */
 export const STOP_TIMEOUT_MS = 10_000;
 
@@ -114,6 +123,7 @@ export class ApertureService {
       store: options.store,
       config: () => this.#config.exporters.s3,
       objectStore: (s3) => this.#client(s3),
+      instanceId: options.exporterId,
       zstd: options.zstd,
       log: options.log,
       afterFile: options.afterExportFile,
@@ -183,14 +193,16 @@ export class ApertureService {
     return { ok: true, ids: stored.map((record) => record.id), duplicates };
   }
 
-  /** One S3 client per distinct exporter config. */
+  /** One S3 client per distinct exporter config (claims may finish at older destinations). */
   #client(config: S3ExporterConfig): S3Client {
     const key = JSON.stringify(config);
     let client = this.#clients.get(key);
     if (!client) {
       client =
         this.#options.objectStoreFor?.(config) ?? s3ClientFor(config, this.#options.s3Client);
-      this.#clients.clear();
+      // A few destinations at most are in use at once; forget the oldest past that.
+      if (this.#clients.size >= MAX_CLIENTS)
+        this.#clients.delete(this.#clients.keys().next().value!);
       this.#clients.set(key, client);
     }
     return client;
@@ -236,8 +248,9 @@ export class ApertureService {
   }
 
   /**
-   * "Test connection": a probe write and delete with the current config, or a proposed one
-   * (HuJSON text whose redacted secrets are filled from the current config).
+   * "Test connection": every request the exporter makes, on a probe object, with the current
+   * config or a proposed one (HuJSON text whose redacted secrets are filled from the current
+   * config). A failure names its step, S3's error and the permission it needed.
    */
   async testConnection(proposedText?: string) {
     let s3 = this.#config.exporters.s3;
@@ -254,11 +267,44 @@ export class ApertureService {
       };
     }
     const check = await s3ClientFor(s3, this.#options.s3Client).checkConnection(s3.prefix);
-    if (check.ok) return { ok: true as const, bucket: s3.bucket_name, prefix: s3.prefix };
+    if (check.ok)
+      return {
+        ok: true as const,
+        bucket: s3.bucket_name,
+        prefix: s3.prefix,
+        warnings: check.warnings,
+      };
     return {
       ok: false as const,
       step: check.step,
+      ...(check.permission ? { permission: check.permission } : {}),
       error: { code: check.error.code, message: check.error.message, status: check.error.status },
+    };
+  }
+
+  /** The claims in flight: files claimed and not yet in their bucket, each at its destination. */
+  claims(): Promise<ExportClaim[]> {
+    return this.store.listClaims();
+  }
+
+  /**
+   * Releases a claim on purpose (one whose destination can no longer be written): its records
+   * wait again, and the next cycle exports them to the current destination. Says what that may
+   * duplicate: if the claim's file reached its destination, or still does (an upload that timed
+   * out may land later), its records will be there and in the new file.
+   */
+  async releaseClaim(
+    claimId: string,
+  ): Promise<{ released: ExportClaim; warning: string } | undefined> {
+    const released = await this.store.releaseClaim(claimId);
+    if (!released) return undefined;
+    const where = `${released.endpoint || 'AWS S3'} bucket ${released.bucket || '(the configured one)'}, key ${released.objectKey}`;
+    return {
+      released,
+      warning:
+        `released claim ${claimId}: its ${released.recordCount} records (ids ${released.firstId}-${released.lastId}) ` +
+        `will be exported again, to the current destination. If its file is at ${where}, or gets there ` +
+        '(an upload that timed out may still land), those records will be in both.',
     };
   }
 }

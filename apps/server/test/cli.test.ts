@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { recordToJson } from '@aperture-export/codec';
 import { makeRecords } from '@aperture-export/codec/testing';
-import { type S3Target, startS3Target } from '@aperture-export/testcontainers';
+import { openSqliteStore } from '@aperture-export/core/sqlite-node';
+import { S3_FAULTS, type S3Target, startS3Target } from '@aperture-export/testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectServes, startServer, TSX_LOADER } from './helpers.ts';
 
@@ -174,6 +175,129 @@ describe.each(Object.keys(commands) as Array<keyof typeof commands>)(
       expect(JSON.parse(purge.stdout)).toEqual({ purged: 15 });
     });
 
+    it('export --once: a second run after a failed one exports at once, and any run names what it left', async () => {
+      const data = join(dir, 'data-restart');
+      const proxy = await target.withFaults();
+      const prefix = `${target.prefix}/restart-${mode}`;
+      writeFileSync(
+        join(dir, 'restart.hujson'),
+        JSON.stringify({
+          exporters: {
+            s3: {
+              endpoint: proxy.endpoint,
+              bucket_name: target.config.bucket,
+              region: target.config.region,
+              access_key_id: target.config.accessKeyId,
+              access_secret: 'env:TEST_S3_SECRET',
+              prefix,
+              limit: 10,
+            },
+          },
+        }),
+      );
+      const env = { TEST_S3_SECRET: target.config.secretAccessKey };
+      const run = (...args: string[]) =>
+        aperture([...args, '--data', data, '--config', 'restart.hujson'], { env });
+      writeFileSync(join(dir, 'restart.ndjson'), ndjson(makeRecords(30, 31)));
+      expect((await run('ingest', 'restart.ndjson')).code).toBe(0);
+
+      // S3 refuses: the run fails, names S3's error and the permission, and exits 1.
+      proxy.faults.add({ methods: ['PUT'], fault: S3_FAULTS.accessDenied });
+      const refused = await run('export', '--once');
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain(
+        'aperture: export failed: AccessDenied: Access Denied (PutObject',
+      );
+      expect(refused.stderr).toContain('the exporter needs s3:PutObject');
+      // S3 is back: the next run finishes what the first one claimed, at once.
+      proxy.faults.clear();
+      const again = await run('export', '--once');
+      expect(again.code, again.stderr).toBe(0);
+      expect(JSON.parse(again.stdout)).toMatchObject({ files: 3, records: 30 });
+
+      // A claim that another live process holds is named, with a non-zero exit.
+      writeFileSync(join(dir, 'more.ndjson'), ndjson(makeRecords(5, 32)));
+      await run('ingest', 'more.ndjson');
+      const store = openSqliteStore(join(data, 'captures.sqlite'));
+      await store.claimNext({
+        owner: 'another-process',
+        destination: { endpoint: proxy.endpoint, bucket: target.config.bucket, prefix },
+        limit: 10,
+        maxBytes: 1 << 30,
+        nowMs: Date.now(),
+        leaseMs: 600_000,
+      });
+      await store.close();
+      const held = await run('export', '--once');
+      expect(held.code).toBe(1);
+      expect(held.stderr).toMatch(
+        /^aperture: not exported: 5 records \(claim \S+\) are being exported by another process \(exporter another-process, lease until /,
+      );
+    });
+
+    it('export --test checks every permission; claims lists what waits, and releases one on purpose', async () => {
+      const data = join(dir, 'data-claims');
+      const proxy = await target.withFaults();
+      const config = (bucket: string) =>
+        JSON.stringify({
+          exporters: {
+            s3: {
+              endpoint: proxy.endpoint,
+              bucket_name: bucket,
+              region: target.config.region,
+              access_key_id: target.config.accessKeyId,
+              access_secret: target.config.secretAccessKey,
+              prefix: `${target.prefix}/claims-${mode}`,
+            },
+          },
+        });
+      writeFileSync(join(dir, 'claims.hujson'), config(target.config.bucket));
+      const run = (...args: string[]) =>
+        aperture([...args, '--data', data, '--config', 'claims.hujson']);
+      const ok = await run('export', '--test');
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(JSON.parse(ok.stdout)).toMatchObject({ ok: true, warnings: [] });
+      proxy.faults.add({ methods: ['HEAD'], fault: S3_FAULTS.accessDenied });
+      const writeOnly = await run('export', '--test');
+      expect(writeOnly.code).toBe(1);
+      expect(writeOnly.stderr).toMatch(
+        /^aperture: connection test failed: read: AccessDenied: .*\(needs s3:GetObject\)\n$/,
+      );
+      proxy.faults.clear();
+
+      // A claim made for a bucket whose writes are then refused, and a new bucket configured.
+      writeFileSync(join(dir, 'claims.ndjson'), ndjson(makeRecords(4, 41)));
+      await run('ingest', 'claims.ndjson');
+      proxy.faults.add({ methods: ['PUT'], fault: S3_FAULTS.accessDenied });
+      expect((await run('export', '--once')).code).toBe(1);
+      const listed = await run('claims');
+      const [claim] = listed.stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line));
+      expect(claim).toMatchObject({
+        bucket: target.config.bucket,
+        recordCount: 4,
+        lastError: { code: 'AccessDenied', permission: 's3:PutObject' },
+      });
+      const released = await run('claims', 'release', claim.claimId);
+      expect(released.code).toBe(0);
+      expect(JSON.parse(released.stdout)).toEqual({ released: claim.claimId, records: 4 });
+      expect(released.stderr).toMatch(
+        new RegExp(
+          `^released claim ${claim.claimId}: its 4 records \\(ids 1-4\\) will be exported again, to the current destination\\. If its file is at .* those records will be in both\\.\\n$`,
+        ),
+      );
+      expect((await run('claims', 'release', claim.claimId)).stderr).toBe(
+        `aperture: no claim ${claim.claimId} (aperture claims lists them)\n`,
+      );
+      proxy.faults.clear();
+      const exported = await run('export', '--once');
+      expect(exported.code, exported.stderr).toBe(0);
+      expect(JSON.parse(exported.stdout)).toMatchObject({ records: 4 });
+      expect((await run('claims')).stdout).toBe('');
+    });
+
     it('reads an export file from a path and from standard input', async () => {
       const { encodeExportFile } = await import('@aperture-export/codec');
       const records = makeRecords(4, 3);
@@ -217,7 +341,7 @@ describe.each(Object.keys(commands) as Array<keyof typeof commands>)(
         ],
         [
           ['export', '--data', data],
-          'aperture: export runs with --once (the server exports on its schedule)\n',
+          'aperture: export runs with --once or --test (the server exports on its schedule)\n',
         ],
         [
           ['export', '--once', '--data', data, '--config', 'none.hujson'],

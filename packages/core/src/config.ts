@@ -8,6 +8,7 @@
 import { prefixProblem } from '@aperture-export/codec';
 import * as v from 'valibot';
 import { type JSONPath, parseHuJson, setHuJsonValue } from './hujson.ts';
+import type { ExportDestination } from './store/types.ts';
 
 export const LIMIT_CAP = 10_000;
 export const DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024;
@@ -270,6 +271,13 @@ export const DEFAULT_CONFIG: AppConfig = defaultConfig();
 
 /** The exporter runs when a bucket is named. */
 export const exporterEnabled = (s3: S3ExporterConfig): boolean => s3.bucket_name !== '';
+
+/** Where the exporter's new files go. */
+export const exportDestination = (s3: S3ExporterConfig): ExportDestination => ({
+  endpoint: s3.endpoint ?? '',
+  bucket: s3.bucket_name,
+  prefix: s3.prefix,
+});
 
 /** Lists config issues one per line, as the CLI, the API and logs show them. */
 export function formatIssues(issues: ConfigIssue[], linePrefix = ''): string {

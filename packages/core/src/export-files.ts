@@ -13,7 +13,7 @@ import {
   type ZstdEngine,
   ZstdStreamError,
 } from '@aperture-export/codec';
-import type { S3ExporterConfig } from './config.ts';
+import { exportDestination, type S3ExporterConfig } from './config.ts';
 import type { Clock, Logger } from './runtime.ts';
 import type { CaptureStore, ExportClaim } from './store/types.ts';
 
@@ -162,7 +162,7 @@ export class ExportFiles {
     while (!stopping()) {
       const claim = await store.claimNext({
         owner,
-        prefix: config.prefix,
+        destination: exportDestination(config),
         limit: config.limit,
         maxBytes: config.max_file_bytes,
         nowMs: clock.now(),

@@ -1,9 +1,13 @@
 /**
- * Upload, re-key and recovery: how one claimed file reaches the bucket exactly once. The upload
- * is create-only and carries the claim id as metadata; the claim's records are marked exported
- * only after it succeeded. A key that already holds an object is either this claim's own
- * earlier upload (after a crash or a lost reply: it is only marked) or someone else's file (the
- * claim moves to the next free key).
+ * Upload, re-key and recovery: how one claimed file reaches its destination exactly once. The
+ * upload is create-only and carries the claim id as metadata; the claim's records are marked
+ * exported only after it succeeded. A key that already holds an object is either this claim's
+ * own earlier upload (after a crash or a lost reply: it is only marked) or someone else's file.
+ *
+ * A claim moves to another key only when the object at its key is proven someone else's: its
+ * metadata names another claim, or its content differs. Never on an S3 error, a timeout or a
+ * config change: an earlier upload of the claim may still land at its key, and a second key
+ * would hold its records twice.
  */
 import { decompressFile, type ZstdEngine } from '@aperture-export/codec';
 import {
@@ -12,7 +16,6 @@ import {
   type RequestOptions,
   S3Error,
 } from '@aperture-export/s3';
-import type { S3ExporterConfig } from './config.ts';
 import type { Clock, Logger } from './runtime.ts';
 import type { CaptureStore, ExportClaim } from './store/types.ts';
 
@@ -26,8 +29,8 @@ export interface ObjectStore {
 /** Object metadata naming the claim a file was written for. */
 export const CLAIM_METADATA = 'aperture-claim';
 
-/** Tries at one claim before giving up on keys taken by other writers. */
-const MAX_REKEYS = 20;
+/** Tries at one claim before giving up on keys taken by other writers (or vanishing). */
+const MAX_ATTEMPTS = 20;
 
 export interface ClaimUploaderOptions {
   store: CaptureStore;
@@ -45,31 +48,19 @@ export class ClaimUploader {
     this.#options = options;
   }
 
-  /** Uploads one claimed file and marks it exported; returns its size. */
+  /** Uploads one claimed file to its key and marks it exported; returns its size. */
   async upload(
     initial: ExportClaim,
     compressed: Uint8Array,
-    config: S3ExporterConfig,
     objects: ObjectStore,
     request: RequestOptions = {},
   ): Promise<number> {
     let claim = initial;
     let file = compressed;
-    // #alreadyUploaded uses the engine, which may then reuse a lent frame: keep a copy first.
+    // #whose uses the engine, which may then reuse a lent frame: keep a copy first.
     // (A threaded engine's frames are the caller's own.)
     let copied = this.#options.zstd.threads > 0;
-    const keepFile = () => {
-      if (!copied) file = file.slice();
-      copied = true;
-    };
-    if (claim.prefix !== config.prefix) {
-      // The prefix changed since this claim was made: finish it where it was, if it got there.
-      keepFile();
-      if (await this.#alreadyUploaded(objects, claim, request))
-        return this.#complete(claim, file.byteLength);
-      claim = await this.#rekey(claim, config.prefix);
-    }
-    for (let attempt = 0; attempt < MAX_REKEYS; attempt++) {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       try {
         await objects.putObject(claim.objectKey, file, {
           contentType: 'application/zstd',
@@ -81,62 +72,63 @@ export class ClaimUploader {
       } catch (error) {
         if (!(error instanceof S3Error && error.code === 'PreconditionFailed')) throw error;
         // The key exists: our own earlier upload of this claim, or someone else's file.
-        keepFile();
-        if (await this.#alreadyUploaded(objects, claim, request))
-          return this.#complete(claim, file.byteLength);
+        if (!copied) file = file.slice();
+        copied = true;
+        const whose = await this.#whose(objects, claim, request);
+        if (whose === 'ours') return this.#complete(claim, file.byteLength);
+        if (whose === 'gone') continue; // removed since: the key is free for ours again
         this.#options.log(
           'warn',
-          `object ${claim.objectKey} exists and is not ours: writing under a new key`,
+          `object ${claim.objectKey} in ${claim.bucket || 'the bucket'} is someone else's: writing under a new key`,
         );
-        claim = await this.#rekey(claim, config.prefix);
+        claim = await this.#rekey(claim);
       }
     }
-    throw new Error(`gave up on claim ${claim.claimId}: ${MAX_REKEYS} keys in a row were taken`);
+    throw new Error(
+      `gave up on claim ${claim.claimId}: ${MAX_ATTEMPTS} keys in a row were taken or vanished`,
+    );
   }
 
-  /** Moves a claim to the next free key under `prefix` (or to where another exporter moved it). */
-  async #rekey(claim: ExportClaim, prefix: string): Promise<ExportClaim> {
+  /** Moves a claim to the next free key under its prefix (or to where another exporter moved it). */
+  async #rekey(claim: ExportClaim): Promise<ExportClaim> {
     const moved = await this.#options.store.rekeyClaim(
       claim.claimId,
       claim.objectKey,
-      prefix,
       this.#options.clock.now(),
     );
     return moved ?? claim;
   }
 
   /**
-   * Whether the claim's key already holds this claim's file. The claim id in the object's
-   * metadata says so; where a provider keeps no metadata, the content decides: the same CBOR
-   * means the same records.
+   * Whose file the claim's key holds. The claim id in the object's metadata says so; where a
+   * provider keeps no metadata, the content decides: the same CBOR means the same records.
+   * An S3 error here is thrown, never taken for an answer.
    */
-  async #alreadyUploaded(
+  async #whose(
     objects: ObjectStore,
     claim: ExportClaim,
     request: RequestOptions,
-  ): Promise<boolean> {
+  ): Promise<'ours' | 'theirs' | 'gone'> {
     const existing = await objects.headObject(claim.objectKey, request);
-    if (!existing) return false;
+    if (!existing) return 'gone';
     const claimId = existing.metadata?.[CLAIM_METADATA];
-    if (claimId !== undefined) return claimId === claim.claimId;
-    if (existing.size === 0) return false;
+    if (claimId !== undefined) return claimId === claim.claimId ? 'ours' : 'theirs';
+    if (existing.size === 0) return 'theirs';
+    const stored = await objects.getObject(claim.objectKey, request);
     let content: Uint8Array;
     try {
-      content = decompressFile(
-        await objects.getObject(claim.objectKey, request),
-        this.#options.zstd,
-        claim.cborBytes,
-      );
+      content = decompressFile(stored, this.#options.zstd, claim.cborBytes);
     } catch {
-      return false; // not an export file of this size at all
+      return 'theirs'; // not an export file of this size at all
     }
-    if (content.byteLength !== claim.cborBytes) return false;
+    if (content.byteLength !== claim.cborBytes) return 'theirs';
     let offset = 0;
     for await (const cbor of this.#options.records(claim)) {
-      for (let i = 0; i < cbor.byteLength; i++) if (content[offset + i] !== cbor[i]) return false;
+      for (let i = 0; i < cbor.byteLength; i++)
+        if (content[offset + i] !== cbor[i]) return 'theirs';
       offset += cbor.byteLength;
     }
-    return true;
+    return 'ours';
   }
 
   async #complete(claim: ExportClaim, fileBytes: number): Promise<number> {

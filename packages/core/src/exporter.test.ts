@@ -24,6 +24,13 @@ const START_SECONDS = Math.floor(new FakeClock().now() / 1000);
 function setup(overrides: Partial<S3ExporterConfig> = {}) {
   const store = new MemoryStore();
   const objects = new MemoryObjectStore();
+  /** Buckets by endpoint and name; `objects` is the configured one's. */
+  const buckets = new Map<string, MemoryObjectStore>([['|exports', objects]]);
+  const bucket = (name: string, endpoint = '') => {
+    const key = `${endpoint}|${name}`;
+    if (!buckets.has(key)) buckets.set(key, new MemoryObjectStore());
+    return buckets.get(key)!;
+  };
   const clock = new FakeClock();
   const logs: Array<[LogLevel, string]> = [];
   let config: S3ExporterConfig = {
@@ -46,7 +53,7 @@ function setup(overrides: Partial<S3ExporterConfig> = {}) {
       ...extra,
       store,
       config: () => config,
-      objectStore: () => objects,
+      objectStore: (c) => bucket(c.bucket_name, c.endpoint),
       zstd: engine,
       clock,
       instanceId,
@@ -56,6 +63,7 @@ function setup(overrides: Partial<S3ExporterConfig> = {}) {
   return {
     store,
     objects,
+    bucket,
     clock,
     logs,
     make,
@@ -185,7 +193,7 @@ describe('Exporter', () => {
   it('does nothing while no bucket is configured', async () => {
     const { store, objects, make } = setup({ bucket_name: '' });
     await store.append(captures(3));
-    expect(await make().runNow()).toEqual({ files: 0, records: 0, bytes: 0 });
+    expect(await make().runNow()).toEqual({ files: 0, records: 0, bytes: 0, blocked: 0 });
     expect(objects.calls).toEqual([]);
   });
 
@@ -197,7 +205,8 @@ describe('Exporter', () => {
     const result = await exporter.runNow();
     expect(result.error).toMatchObject({
       code: 'AccessDenied',
-      message: 'AccessDenied: Access Denied (PutObject k)',
+      message: 'AccessDenied: Access Denied (PutObject k): the exporter needs s3:PutObject',
+      permission: 's3:PutObject',
     });
     const status = await exporter.status();
     expect(status).toMatchObject({
@@ -220,7 +229,7 @@ describe('Exporter', () => {
   });
 
   it('after a crash between upload and marking, finishes the same file instead of writing another', async () => {
-    const { store, objects, clock, make } = setup();
+    const { store, objects, make } = setup();
     const appended = await store.append(captures(8));
     objects.failAfterPut = new Error('process killed');
     const first = await make('before-crash').runNow();
@@ -228,10 +237,8 @@ describe('Exporter', () => {
     expect(objects.objects.size).toBe(1);
     expect((await store.counts()).exportedRecords).toBe(0);
 
-    // Another process, once the dead one's claim lease has run out.
+    // Another process: the failed cycle released its lease, so the claim is free at once.
     const restarted = make('after-crash');
-    expect(await restarted.runNow()).toMatchObject({ files: 0 });
-    await clock.advance(60_000);
     expect(await restarted.runNow()).toMatchObject({ files: 1, records: 8 });
     expect(objects.objects.size).toBe(1);
     expect(objects.calls.filter((call) => call.startsWith('PUT'))).toHaveLength(2);
@@ -328,9 +335,9 @@ describe('Exporter', () => {
     await make().runNow();
     expect([...objects.objects.keys()].sort()).toEqual([taken, next]);
     expect(await decodeExportFile(objects.objects.get(next)!.body)).toEqual(appended);
-    expect(logs.some(([level, line]) => level === 'warn' && line.includes('is not ours'))).toBe(
-      true,
-    );
+    expect(
+      logs.some(([level, line]) => level === 'warn' && line.includes("is someone else's")),
+    ).toBe(true);
   });
 
   it('treats an object without metadata and with other content as someone else’s', async () => {
@@ -416,7 +423,7 @@ describe('Exporter', () => {
     for (;;) {
       const claim = await probe.claimNext({
         owner: 'probe',
-        prefix: '',
+        destination: { endpoint: '', bucket: 'exports', prefix: '' },
         limit: 5,
         maxBytes: 1 << 30,
         nowMs: 0,
@@ -624,5 +631,186 @@ describe('Exporter', () => {
     });
     expect(status.lastSuccessAt).toBeInstanceOf(Date);
     expect(status.exportedBytes).toBeGreaterThan(0);
+  });
+});
+
+describe('Exporter, exactly once under faults', () => {
+  const timeout = (key: string) =>
+    new S3Error({
+      status: 0,
+      code: 'Timeout',
+      message: 'no reply in time',
+      operation: `PutObject ${key}`,
+    });
+
+  it('keeps its lease while it works: another exporter leaves a long upload alone', async () => {
+    const { store, objects, clock, make } = setup();
+    await store.append(captures(3));
+    const put = objects.putObject.bind(objects);
+    let release: (() => void) | undefined;
+    // A slow S3: the first upload takes 3 leases' time.
+    objects.putObject = (...args) =>
+      new Promise((resolve, reject) => {
+        release = () => put(...args).then(resolve, reject);
+      });
+    const a = make('exporter-a');
+    const cycle = a.runNow();
+    await settle();
+    await clock.advance(180_000);
+    const b = make('exporter-b');
+    expect(await b.runNow()).toMatchObject({ files: 0, records: 0 });
+    objects.putObject = put;
+    release!();
+    expect(await cycle).toMatchObject({ files: 1, records: 3 });
+    expect(objects.objects.size).toBe(1);
+  });
+
+  it('takes a dead exporter’s claims once their lease ends; its own identity takes them at once', async () => {
+    const { store, objects, clock, make } = setup();
+    const appended = await store.append(captures(4));
+    // A process that claimed and was killed: no release.
+    await store.claimNext({
+      owner: 'killed',
+      destination: { endpoint: '', bucket: 'exports', prefix: 'prod' },
+      limit: 10,
+      maxBytes: 1 << 30,
+      nowMs: clock.now(),
+      leaseMs: 60_000,
+    });
+    expect(await make('another').runNow()).toMatchObject({ files: 0 });
+    expect(await make('killed').runNow()).toMatchObject({ files: 1, records: 4 });
+    expect(await bucketRecords(objects)).toEqual(appended);
+  });
+
+  it('never moves a claim on an S3 error: a GET that fails while checking its key waits', async () => {
+    const { store, objects, make } = setup();
+    const appended = await store.append(captures(5));
+    objects.dropMetadata = true;
+    objects.failAfterPut = new Error('process killed'); // the upload landed, its reply did not
+    await make().runNow();
+    const get = objects.getObject.bind(objects);
+    objects.getObject = async (key) => {
+      throw new S3Error({
+        status: 500,
+        code: 'InternalError',
+        message: 'm',
+        operation: `GetObject ${key}`,
+      });
+    };
+    const failed = await make().runNow();
+    expect(failed.error).toMatchObject({ code: 'InternalError' });
+    expect(objects.objects.size).toBe(1);
+    objects.getObject = get;
+    expect(await make().runNow()).toMatchObject({ files: 1, records: 5 });
+    expect(objects.objects.size).toBe(1);
+    expect(await bucketRecords(objects)).toEqual(appended);
+  });
+
+  it('finishes a claim under its own prefix after a prefix change, where a slow upload may still land', async () => {
+    const { store, objects, make, setConfig } = setup();
+    const appended = await store.append(captures(3));
+    const put = objects.putObject.bind(objects);
+    let late: (() => Promise<unknown>) | undefined;
+    objects.putObject = async (key, body, options) => {
+      late = () => put(key, body, options); // lands later
+      throw timeout(key);
+    };
+    expect((await make().runNow()).error).toMatchObject({ code: 'Timeout' });
+    objects.putObject = put;
+    setConfig({ prefix: 'moved' });
+    const resumed = make().runNow();
+    await late!(); // the timed-out upload lands now, or already did
+    expect(await resumed).toMatchObject({ files: 1, records: 3 });
+    expect([...objects.objects.keys()]).toEqual([
+      `prod/ts-aperture-export-${START_SECONDS}.cbor.zstd`,
+    ]);
+    expect(await bucketRecords(objects)).toEqual(appended);
+    // New claims go under the new prefix.
+    await store.append(captures(1, 2));
+    await make().runNow();
+    expect([...objects.objects.keys()].filter((key) => key.startsWith('moved/'))).toHaveLength(1);
+  });
+
+  it('finishes a claim in the bucket it was made for after a bucket change', async () => {
+    const { store, objects, bucket, make, setConfig } = setup();
+    const appended = await store.append(captures(3));
+    objects.failures.push(timeout('k'));
+    expect((await make().runNow()).error).toBeDefined();
+    setConfig({ bucket_name: 'other', endpoint: 'https://elsewhere.example' });
+    await store.append(captures(2, 2));
+    expect(await make().runNow()).toMatchObject({ files: 2, records: 5 });
+    expect(await bucketRecords(objects)).toEqual(appended);
+    expect(await bucketRecords(bucket('other', 'https://elsewhere.example'))).toHaveLength(2);
+  });
+
+  it('a claim its old bucket refuses waits, shown with S3’s error, while new files go out; a release sends it again', async () => {
+    const { store, objects, bucket, make, setConfig } = setup();
+    await store.append(captures(3));
+    objects.failures.push(timeout('k'));
+    const exporter = make();
+    await exporter.runNow();
+    // The old bucket's credentials are gone; the config points at a new bucket.
+    setConfig({ bucket_name: 'new' });
+    const denied = new S3Error({
+      status: 403,
+      code: 'AccessDenied',
+      message: 'Access Denied',
+      operation: 'PutObject k',
+    });
+    objects.failures.push(denied, denied);
+    await store.append(captures(2, 2));
+    const cycle = await exporter.runNow();
+    expect(cycle).toMatchObject({ files: 1, records: 2, blocked: 1 });
+    expect(cycle.error).toBeUndefined();
+    const { blockedClaims } = await exporter.status();
+    expect(blockedClaims).toMatchObject([
+      {
+        bucket: 'exports',
+        records: 3,
+        error: { code: 'AccessDenied', permission: 's3:PutObject' },
+      },
+    ]);
+    expect(blockedClaims[0]!.error.message).toContain('the exporter needs s3:PutObject');
+    // Released on purpose: the records go to the current bucket.
+    await store.releaseClaim(blockedClaims[0]!.claimId);
+    expect(await exporter.runNow()).toMatchObject({ files: 1, records: 3, blocked: 0 });
+    expect(await bucketRecords(bucket('new'))).toHaveLength(5);
+    expect((await exporter.status()).blockedClaims).toEqual([]);
+  });
+
+  it('with write-only credentials, names the permission a claim needs to be verified', async () => {
+    const { store, objects, make } = setup();
+    await store.append(captures(2));
+    objects.failAfterPut = new Error('process killed');
+    await make().runNow();
+    objects.headObject = async (key) => {
+      throw new S3Error({
+        status: 403,
+        code: 'AccessDenied',
+        message: 'Forbidden',
+        operation: `HeadObject ${key}`,
+      });
+    };
+    const exporter = make();
+    const cycle = await exporter.runNow();
+    expect(cycle.error).toMatchObject({ code: 'AccessDenied', permission: 's3:GetObject' });
+    expect((await exporter.status()).blockedClaims).toMatchObject([
+      { records: 2, error: { permission: 's3:GetObject' } },
+    ]);
+    expect(objects.objects.size).toBe(1); // not moved, not written twice
+  });
+
+  it('releases its leases when a cycle fails and when it stops', async () => {
+    const { store, objects, make } = setup();
+    await store.append(captures(2));
+    objects.failures.push(timeout('k'));
+    await make('a').runNow();
+    // Another exporter may take the claim at once.
+    expect((await store.resumableClaims('b', Date.now() - 1e12)).length).toBe(1);
+    const a = make('a');
+    a.start();
+    await store.leaseClaim((await store.listClaims())[0]!.claimId, 'a', Date.now(), 60_000);
+    await a.stop();
+    expect((await store.listClaims())[0]!.leaseUntil).toBe(0);
   });
 });

@@ -14,12 +14,12 @@
  */
 
 import type { ZstdEngine } from '@aperture-export/codec';
-import { S3Error } from '@aperture-export/s3';
-import { exporterEnabled, type S3ExporterConfig } from './config.ts';
+import { deniedPermission, S3Error } from '@aperture-export/s3';
+import { exportDestination, exporterEnabled, type S3ExporterConfig } from './config.ts';
 import { ExportFiles } from './export-files.ts';
 import { ClaimUploader, type ObjectStore } from './export-upload.ts';
 import { type Clock, type Logger, systemClock } from './runtime.ts';
-import type { CaptureStore } from './store/types.ts';
+import type { CaptureStore, ExportClaim } from './store/types.ts';
 
 export { CLAIM_METADATA, type ObjectStore } from './export-upload.ts';
 
@@ -27,14 +27,24 @@ export interface ExporterOptions {
   store: CaptureStore;
   /** The current exporter config; called at the start of every cycle. */
   config: () => S3ExporterConfig;
-  /** An object store for a config (cache it: called once per cycle). */
+  /**
+   * An object store for a config (cache it: called for each file, with the config's address
+   * replaced by the endpoint and bucket the file's claim was made for).
+   */
   objectStore: (config: S3ExporterConfig) => ObjectStore;
   zstd: ZstdEngine;
   clock?: Clock;
   log?: Logger;
-  /** Identifies this exporter among several sharing one store. */
+  /**
+   * Who this exporter is among several sharing one store: it finishes the claims it left at
+   * once, however it stopped; others' wait for their leases to end. A host gives one identity
+   * per data directory, so that a restart picks up where the last process left. Default: random.
+   */
   instanceId?: string;
-  /** How long a claim is this exporter's alone before another may finish it. Default 10 min. */
+  /**
+   * How long a claim is this exporter's alone before another may take it; renewed while the
+   * exporter works, released when a cycle fails or the exporter stops. Default 10 min.
+   */
   claimLeaseMs?: number;
   /** Called after every cycle that had a bucket to export to (for metrics). */
   onCycle?: (result: CycleResult, durationMs: number) => void;
@@ -50,13 +60,29 @@ export interface ExportError {
   code: string;
   message: string;
   at: Date;
+  /** The permission S3 denied (a 403), such as `s3:GetObject`. */
+  permission?: string;
 }
 
 export interface CycleResult {
   files: number;
   records: number;
   bytes: number;
+  /** Claims left for the next cycle after an error at their own (older) destination. */
+  blocked: number;
+  /** Why the cycle stopped before its backlog was done. */
   error?: ExportError;
+}
+
+/** A claim whose last attempt failed: it waits at its destination, or for a release. */
+export interface BlockedClaim {
+  claimId: string;
+  endpoint: string;
+  bucket: string;
+  objectKey: string;
+  records: number;
+  owner: string;
+  error: ExportError;
 }
 
 export interface ExportStatus {
@@ -71,6 +97,8 @@ export interface ExportStatus {
   exportedFiles: number;
   exportedRecords: number;
   exportedBytes: number;
+  /** Claims whose last attempt failed, with S3's error and the permission it needed. */
+  blockedClaims: BlockedClaim[];
 }
 
 export interface StopOptions {
@@ -91,6 +119,8 @@ export class Exporter {
   readonly #log: Logger;
   readonly #files: ExportFiles;
   readonly #uploader: ClaimUploader;
+  readonly #owner: string;
+  readonly #leaseMs: number;
   #chain: Promise<unknown> = Promise.resolve();
   #running = false;
   #timer: unknown;
@@ -114,11 +144,9 @@ export class Exporter {
       clock: this.#clock,
       log: this.#log,
     };
-    this.#files = new ExportFiles({
-      ...context,
-      owner: options.instanceId ?? crypto.randomUUID(),
-      leaseMs: options.claimLeaseMs ?? 10 * 60 * 1000,
-    });
+    this.#owner = options.instanceId ?? crypto.randomUUID();
+    this.#leaseMs = options.claimLeaseMs ?? 10 * 60 * 1000;
+    this.#files = new ExportFiles({ ...context, owner: this.#owner, leaseMs: this.#leaseMs });
     this.#uploader = new ClaimUploader({
       ...context,
       records: (claim) => this.#files.records(claim),
@@ -147,11 +175,23 @@ export class Exporter {
       () => true,
       () => true,
     );
-    if (timeoutMs === undefined) return ended;
-    if (await this.#within(ended, timeoutMs)) return true;
-    this.#log('warn', `export stopped after ${timeoutMs} ms: its unfinished files stay claimed`);
-    this.#cancel?.abort(new Error(`the exporter stopped after ${timeoutMs} ms`));
-    return this.#within(ended, CANCEL_GRACE_MS);
+    let done = timeoutMs === undefined ? await ended : await this.#within(ended, timeoutMs);
+    if (!done) {
+      this.#log('warn', `export stopped after ${timeoutMs} ms: its unfinished files stay claimed`);
+      this.#cancel?.abort(new Error(`the exporter stopped after ${timeoutMs} ms`));
+      done = await this.#within(ended, CANCEL_GRACE_MS);
+    }
+    // Its claims are free for any other exporter now (this one takes them back on start).
+    await this.#releaseLeases();
+    return done;
+  }
+
+  async #releaseLeases(): Promise<void> {
+    try {
+      await this.#options.store.releaseLeases(this.#owner);
+    } catch (error) {
+      this.#log('warn', `could not release claim leases: ${(error as Error).message}`);
+    }
   }
 
   /** Whether `done` resolves within `ms` of the exporter's clock. */
@@ -171,9 +211,10 @@ export class Exporter {
   }
 
   async status(): Promise<ExportStatus> {
-    const [counts, totals] = await Promise.all([
+    const [counts, totals, claims] = await Promise.all([
       this.#options.store.counts(),
       this.#options.store.exportTotals(),
+      this.#options.store.listClaims(),
     ]);
     return {
       enabled: exporterEnabled(this.#options.config()),
@@ -187,6 +228,26 @@ export class Exporter {
       exportedFiles: totals.files,
       exportedRecords: totals.records,
       exportedBytes: totals.bytes,
+      blockedClaims: claims.flatMap((claim) =>
+        claim.lastError
+          ? [
+              {
+                claimId: claim.claimId,
+                endpoint: claim.endpoint,
+                bucket: claim.bucket,
+                objectKey: claim.objectKey,
+                records: claim.recordCount,
+                owner: claim.owner,
+                error: {
+                  code: claim.lastError.code,
+                  message: claim.lastError.message,
+                  at: new Date(claim.lastError.atMs),
+                  ...(claim.lastError.permission ? { permission: claim.lastError.permission } : {}),
+                },
+              },
+            ]
+          : [],
+      ),
     };
   }
 
@@ -202,31 +263,28 @@ export class Exporter {
 
   async #cycle(): Promise<CycleResult> {
     const config = this.#options.config();
-    const result: CycleResult = { files: 0, records: 0, bytes: 0 };
+    const result: CycleResult = { files: 0, records: 0, bytes: 0, blocked: 0 };
     if (!exporterEnabled(config)) return result;
     this.#running = true;
     this.#cancel = new AbortController();
     const started = this.#clock.now();
     this.#lastAttemptAt = new Date(started);
+    const renewal = this.#renewLeasesWhileRunning();
     try {
-      await this.#drain(config, this.#options.objectStore(config), result, this.#cancel.signal);
+      await this.#drain(config, result, this.#cancel.signal);
       this.#lastSuccessAt = new Date(this.#clock.now());
       this.#lastError = undefined;
     } catch (error) {
-      const s3 = error instanceof S3Error ? error : undefined;
-      result.error = {
-        code: s3?.code ?? 'ExportFailed',
-        message: s3
-          ? `${s3.message}${s3.operation ? ` (${s3.operation})` : ''}`
-          : (error as Error).message,
-        at: new Date(this.#clock.now()),
-      };
+      result.error = this.#exportError(error);
       this.#lastError = result.error;
       this.#log('error', `export cycle stopped: ${result.error.message}`, {
         code: result.error.code,
-        retryable: s3?.retryable ?? false,
+        retryable: error instanceof S3Error && error.retryable,
       });
+      // Its claims are free for any other exporter now (this one takes them back next cycle).
+      await this.#releaseLeases();
     } finally {
+      renewal.stop();
       this.#running = false;
       this.#cancel = undefined;
     }
@@ -234,20 +292,80 @@ export class Exporter {
     return result;
   }
 
-  /** Uploads the cycle's files in claim order, each before the next is asked for. */
-  async #drain(
-    config: S3ExporterConfig,
-    objects: ObjectStore,
-    result: CycleResult,
-    signal: AbortSignal,
-  ): Promise<void> {
-    const { zstd } = this.#options;
+  #exportError(error: unknown): ExportError {
+    const s3 = error instanceof S3Error ? error : undefined;
+    const permission = s3 && deniedPermission(s3);
+    return {
+      code: s3?.code ?? 'ExportFailed',
+      message: s3
+        ? `${s3.message}${s3.operation ? ` (${s3.operation})` : ''}${permission ? `: the exporter needs ${permission}` : ''}`
+        : (error as Error).message,
+      at: new Date(this.#clock.now()),
+      ...(permission ? { permission } : {}),
+    };
+  }
+
+  /** Renews this exporter's leases every third of a lease while a cycle runs. */
+  #renewLeasesWhileRunning(): { stop(): void } {
+    let timer: unknown;
+    let stopped = false;
+    const next = () => {
+      timer = this.#clock.setTimeout(async () => {
+        try {
+          await this.#options.store.renewLeases(this.#owner, this.#clock.now(), this.#leaseMs);
+        } catch (error) {
+          this.#log('warn', `could not renew claim leases: ${(error as Error).message}`);
+        }
+        if (!stopped) next();
+      }, this.#leaseMs / 3);
+    };
+    next();
+    return {
+      stop: () => {
+        stopped = true;
+        this.#clock.clearTimeout(timer);
+      },
+    };
+  }
+
+  /**
+   * Uploads the cycle's files in claim order, each before the next is asked for, each to the
+   * destination its claim was made for. A file that fails at the current destination stops
+   * the cycle (the next ones would fail too); one that fails at an older destination waits
+   * there for the next cycle (or a release), and the cycle goes on.
+   */
+  async #drain(config: S3ExporterConfig, result: CycleResult, signal: AbortSignal): Promise<void> {
+    const { zstd, store } = this.#options;
+    const current = exportDestination(config);
     for await (const { claim, file } of this.#files.files(config, () => this.#stopping)) {
       try {
-        const bytes = await this.#uploader.upload(claim, file, config, objects, { signal });
+        const bytes = await this.#uploader.upload(claim, file, this.#objectsFor(claim, config), {
+          signal,
+        });
         result.files++;
         result.records += claim.recordCount;
         result.bytes += bytes;
+      } catch (error) {
+        const failure = this.#exportError(error);
+        await store.recordClaimError(claim.claimId, {
+          code: failure.code,
+          message: failure.message,
+          atMs: failure.at.getTime(),
+          ...(failure.permission ? { permission: failure.permission } : {}),
+        });
+        const elsewhere =
+          claim.bucket !== '' &&
+          (claim.endpoint !== current.endpoint ||
+            claim.bucket !== current.bucket ||
+            claim.prefix !== current.prefix);
+        if (!elsewhere || signal.aborted) throw error;
+        result.blocked++;
+        this.#log(
+          'warn',
+          `claim ${claim.claimId} waits at ${claim.bucket}/${claim.objectKey}: ${failure.message}`,
+          { code: failure.code },
+        );
+        continue;
       } finally {
         zstd.release?.(file);
       }
@@ -258,5 +376,15 @@ export class Exporter {
         this.#log('warn', `afterFile failed: ${(error as Error).message}`);
       }
     }
+  }
+
+  /** The object store of the claim's own destination; claims made before destinations were recorded take the current one. */
+  #objectsFor(claim: ExportClaim, config: S3ExporterConfig): ObjectStore {
+    if (claim.bucket === '') return this.#options.objectStore(config);
+    return this.#options.objectStore({
+      ...config,
+      endpoint: claim.endpoint || undefined,
+      bucket_name: claim.bucket,
+    });
   }
 }

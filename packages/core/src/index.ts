@@ -18,6 +18,7 @@ export {
   type S3ExporterConfig,
 } from './config.ts';
 export {
+  type BlockedClaim,
   CLAIM_METADATA,
   type CycleResult,
   type ExportError,

@@ -35,7 +35,7 @@ describe('retention gate', () => {
     expect((await store.counts()).contentPurged).toBe(0);
     const claim = (await store.claimNext({
       owner: 'o',
-      prefix: '',
+      destination: { endpoint: '', bucket: 'b', prefix: '' },
       limit: 2,
       maxBytes: 1e9,
       nowMs: farFuture,

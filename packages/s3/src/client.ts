@@ -5,7 +5,7 @@
  * real SHA-256 of every body, and does its own retries with a timeout per attempt.
  */
 import { AwsClient } from 'aws4fetch';
-import { errorFromFailure, errorFromResponse, S3Error } from './errors.ts';
+import { deniedPermission, errorFromFailure, errorFromResponse, S3Error } from './errors.ts';
 import {
   type AddressedS3Config,
   bucketUrl,
@@ -87,9 +87,23 @@ export interface ListOptions {
   maxKeys?: number;
 }
 
+/** What "Test connection" tries, in order: the exporter's own requests, and the clean-up. */
+export type ConnectionStep = 'write' | 'create-only' | 'read' | 'delete';
+
 export type ConnectionCheck =
-  | { ok: true; key: string }
-  | { ok: false; step: 'write' | 'delete'; error: S3Error };
+  | {
+      ok: true;
+      key: string;
+      /** What works, but not as well as it could (no metadata kept, probe left behind). */
+      warnings: string[];
+    }
+  | {
+      ok: false;
+      step: ConnectionStep;
+      error: S3Error;
+      /** The permission S3 denied at that step, such as `s3:GetObject`. */
+      permission?: string;
+    };
 
 /** SHA-256 of an empty payload: what GET, HEAD and DELETE sign. */
 const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
@@ -293,25 +307,90 @@ export class S3Client {
   }
 
   /**
-   * The "Test connection" action: writes a small probe object under `prefix` and deletes it.
-   * Proves the credentials, the bucket, the region and write permission in one go.
+   * The "Test connection" action: everything the exporter does, on a small probe object under
+   * `prefix`. A create-only write with metadata (s3:PutObject); the same write again, which
+   * must be refused (exactly-once export rests on it); a HEAD and a GET, which recognise an
+   * upload after a crash (s3:GetObject); then the probe is deleted (s3:DeleteObject, which the
+   * exporter itself never needs: denied, the probe stays and a warning says so).
    */
   async checkConnection(prefix = ''): Promise<ConnectionCheck> {
     const name = `.aperture-connection-check-${crypto.randomUUID()}`;
     const key = prefix ? `${prefix}/${name}` : name;
-    try {
-      await this.putObject(key, new TextEncoder().encode('connection check\n'), {
+    const body = new TextEncoder().encode('connection check\n');
+    const write = () =>
+      this.putObject(key, body, {
         contentType: 'text/plain',
+        createOnly: true,
+        metadata: { 'aperture-check': name },
       });
+    const failed = (step: ConnectionStep, error: unknown, operation: string): ConnectionCheck => {
+      const s3 = asS3Error(error, operation);
+      const permission = deniedPermission(s3);
+      return { ok: false, step, error: s3, ...(permission ? { permission } : {}) };
+    };
+    const warnings: string[] = [];
+    try {
+      await write();
     } catch (error) {
-      return { ok: false, step: 'write', error: asS3Error(error, `PutObject ${key}`) };
+      return failed('write', error, `PutObject ${key}`);
+    }
+    let overwritten = false;
+    try {
+      await write();
+      overwritten = true;
+    } catch (error) {
+      if (!(error instanceof S3Error && error.code === 'PreconditionFailed'))
+        return failed('create-only', error, `PutObject ${key}`);
+    }
+    if (overwritten) {
+      await this.deleteObject(key).catch(() => {});
+      return failed(
+        'create-only',
+        new S3Error({
+          status: 0,
+          code: 'CreateOnlyIgnored',
+          message:
+            'a create-only write (If-None-Match: *) replaced an existing object: this service cannot keep exports exactly once',
+          operation: `PutObject ${key}`,
+        }),
+        `PutObject ${key}`,
+      );
+    }
+    try {
+      const info = await this.headObject(key);
+      if (!info)
+        throw new S3Error({
+          status: 404,
+          code: 'NotFound',
+          message: 'the probe just written is not there',
+          operation: `HeadObject ${key}`,
+        });
+      if (info.metadata?.['aperture-check'] !== name)
+        warnings.push(
+          'object metadata is not kept: after a crash the exporter recognises its own files by their content (one more GET)',
+        );
+      const read = await this.getObject(key);
+      if (read.byteLength !== body.byteLength || read.some((byte, i) => byte !== body[i]))
+        throw new S3Error({
+          status: 0,
+          code: 'ContentMismatch',
+          message: 'the probe read back differs from what was written',
+          operation: `GetObject ${key}`,
+        });
+    } catch (error) {
+      return failed('read', error, `GetObject ${key}`);
     }
     try {
       await this.deleteObject(key);
     } catch (error) {
-      return { ok: false, step: 'delete', error: asS3Error(error, `DeleteObject ${key}`) };
+      const s3 = asS3Error(error, `DeleteObject ${key}`);
+      const permission = deniedPermission(s3);
+      if (!permission) return failed('delete', error, `DeleteObject ${key}`);
+      warnings.push(
+        `the probe ${key} stays in the bucket: ${permission} is denied (the exporter never deletes)`,
+      );
     }
-    return { ok: true, key };
+    return { ok: true, key, warnings };
   }
 
   /** Creates the bucket (test setup; the exporter never creates buckets). */

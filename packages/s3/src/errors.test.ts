@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { errorFromFailure, errorFromResponse, isRetryable } from './errors.ts';
+import {
+  deniedPermission,
+  errorFromFailure,
+  errorFromResponse,
+  isRetryable,
+  S3Error,
+} from './errors.ts';
 
 const xmlError = (code: string, message: string) =>
   `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message><RequestId>REQ123</RequestId></Error>`;
@@ -55,5 +61,22 @@ describe('S3 errors', () => {
     expect(errorFromFailure(new Error('aborted'), 'GetObject k', true)).toMatchObject({
       code: 'Timeout',
     });
+  });
+
+  it('names the permission a denied request needed', () => {
+    const denied = (operation: string, status = 403) =>
+      deniedPermission(new S3Error({ status, code: 'AccessDenied', message: 'm', operation }));
+    expect(denied('PutObject prod/a')).toBe('s3:PutObject');
+    expect(denied('HeadObject prod/a')).toBe('s3:GetObject');
+    expect(denied('GetObject prod/a')).toBe('s3:GetObject');
+    expect(denied('DeleteObject prod/a')).toBe('s3:DeleteObject');
+    expect(denied('PutObject prod/a', 404)).toBeUndefined();
+    const badSignature = new S3Error({
+      status: 403,
+      code: 'SignatureDoesNotMatch',
+      message: 'm',
+      operation: 'PutObject prod/a',
+    });
+    expect(deniedPermission(badSignature)).toBeUndefined();
   });
 });

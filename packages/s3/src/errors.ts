@@ -101,3 +101,22 @@ export function errorFromFailure(error: unknown, operation: string, timedOut: bo
         { cause: error },
       );
 }
+
+/** The IAM action each operation needs (HeadObject is allowed by s3:GetObject). */
+const PERMISSIONS: Record<string, string> = {
+  PutObject: 's3:PutObject',
+  GetObject: 's3:GetObject',
+  HeadObject: 's3:GetObject',
+  DeleteObject: 's3:DeleteObject',
+  ListObjectsV2: 's3:ListBucket',
+  CreateBucket: 's3:CreateBucket',
+};
+
+/**
+ * The permission a request that S3 denied needed, such as `s3:GetObject`. Only for
+ * AccessDenied: other 403s (a wrong signature or key, a skewed clock) are not about permissions.
+ */
+export function deniedPermission(error: S3Error): string | undefined {
+  if (error.status !== 403 || error.code !== 'AccessDenied') return undefined;
+  return PERMISSIONS[error.operation?.split(' ')[0] ?? ''];
+}

@@ -1,5 +1,6 @@
 export {
   type ConnectionCheck,
+  type ConnectionStep,
   type ListOptions,
   type ListPage,
   type ObjectInfo,
@@ -9,6 +10,6 @@ export {
   type S3ClientOptions,
   type S3Config,
 } from './client.ts';
-export { isRetryable, S3Error } from './errors.ts';
+export { deniedPermission, isRetryable, S3Error } from './errors.ts';
 export { bucketUrl, encodeKey, isGoogleCloudStorage, objectUrl } from './providers.ts';
 export { DEFAULT_RETRY_POLICY, type RetryEnvironment, type RetryPolicy } from './retry.ts';

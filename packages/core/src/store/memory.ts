@@ -15,6 +15,7 @@ import {
 import type {
   AppendedRecord,
   CaptureStore,
+  ClaimError,
   ClaimRequest,
   ExportClaim,
   ExportTotals,
@@ -25,6 +26,9 @@ import type {
   UsageSummary,
   UsageTotals,
 } from './types.ts';
+
+const copy = (claim: ExportClaim): ExportClaim =>
+  claim.lastError ? { ...claim, lastError: { ...claim.lastError } } : { ...claim };
 
 const emptyTotals = (key: string): UsageTotals => ({
   key,
@@ -133,10 +137,10 @@ export class MemoryStore implements CaptureStore {
     const rows = waiting.slice(0, length);
     this.#lastKeySeconds = nextKeySeconds(this.#lastKeySeconds, request.nowMs);
     const claim: ExportClaim = {
+      ...request.destination,
       claimId: newClaimId(),
-      objectKey: claimKey(request.prefix, this.#lastKeySeconds),
+      objectKey: claimKey(request.destination.prefix, this.#lastKeySeconds),
       keySeconds: this.#lastKeySeconds,
-      prefix: request.prefix,
       firstId: rows[0]!.id,
       lastId: rows.at(-1)!.id,
       recordCount: rows.length,
@@ -146,14 +150,14 @@ export class MemoryStore implements CaptureStore {
     };
     for (const row of rows) row.claimId = claim.claimId;
     this.#claims.set(claim.claimId, claim);
-    return { ...claim };
+    return copy(claim);
   }
 
   async resumableClaims(owner: string, nowMs: number): Promise<ExportClaim[]> {
     return [...this.#claims.values()]
       .filter((claim) => claim.owner === owner || claim.leaseUntil <= nowMs)
       .sort((a, b) => a.firstId - b.firstId)
-      .map((claim) => ({ ...claim }));
+      .map(copy);
   }
 
   async leaseClaim(
@@ -166,22 +170,55 @@ export class MemoryStore implements CaptureStore {
     if (!claim || (claim.owner !== owner && claim.leaseUntil > nowMs)) return undefined;
     claim.owner = owner;
     claim.leaseUntil = nowMs + leaseMs;
-    return { ...claim };
+    return copy(claim);
+  }
+
+  async renewLeases(owner: string, nowMs: number, leaseMs: number): Promise<number> {
+    return this.#setLeases(owner, nowMs + leaseMs);
+  }
+
+  async releaseLeases(owner: string): Promise<number> {
+    return this.#setLeases(owner, 0);
+  }
+
+  #setLeases(owner: string, leaseUntil: number): number {
+    let changed = 0;
+    for (const claim of this.#claims.values()) {
+      if (claim.owner !== owner) continue;
+      claim.leaseUntil = leaseUntil;
+      changed++;
+    }
+    return changed;
   }
 
   async rekeyClaim(
     claimId: string,
     fromKey: string,
-    prefix: string,
     nowMs: number,
   ): Promise<ExportClaim | undefined> {
     const claim = this.#claims.get(claimId);
-    if (!claim || claim.objectKey !== fromKey) return claim ? { ...claim } : undefined;
+    if (!claim || claim.objectKey !== fromKey) return claim && copy(claim);
     this.#lastKeySeconds = nextKeySeconds(this.#lastKeySeconds, nowMs);
     claim.keySeconds = this.#lastKeySeconds;
-    claim.prefix = prefix;
-    claim.objectKey = claimKey(prefix, this.#lastKeySeconds);
-    return { ...claim };
+    claim.objectKey = claimKey(claim.prefix, this.#lastKeySeconds);
+    return copy(claim);
+  }
+
+  async recordClaimError(claimId: string, error: ClaimError): Promise<void> {
+    const claim = this.#claims.get(claimId);
+    if (claim) claim.lastError = { ...error };
+  }
+
+  async listClaims(): Promise<ExportClaim[]> {
+    return [...this.#claims.values()].sort((a, b) => a.firstId - b.firstId).map(copy);
+  }
+
+  async releaseClaim(claimId: string): Promise<ExportClaim | undefined> {
+    const claim = this.#claims.get(claimId);
+    if (!claim) return undefined;
+    this.#claims.delete(claimId);
+    for (const row of this.#rows) if (row.claimId === claimId) row.claimId = undefined;
+    return copy(claim);
   }
 
   async *claimRecords(claim: ExportClaim): AsyncIterable<Uint8Array> {

@@ -20,6 +20,7 @@ import {
 import type {
   AppendedRecord,
   CaptureStore,
+  ClaimError,
   ClaimRequest,
   ExportClaim,
   ExportTotals,
@@ -140,6 +141,11 @@ const MIGRATIONS: Array<string | ((db: SqliteDriver) => void)> = [
       'CREATE UNIQUE INDEX captures_capture_id ON captures (capture_id) WHERE capture_id IS NOT NULL',
     );
   },
+  // 3: a claim's whole destination ('' for claims made before: they take the current one),
+  // and the last error met at it (JSON).
+  `ALTER TABLE export_claims ADD COLUMN endpoint TEXT NOT NULL DEFAULT '';
+   ALTER TABLE export_claims ADD COLUMN bucket TEXT NOT NULL DEFAULT '';
+   ALTER TABLE export_claims ADD COLUMN last_error TEXT;`,
 ];
 
 interface ClaimRow {
@@ -153,12 +159,17 @@ interface ClaimRow {
   cbor_bytes: number;
   owner: string;
   lease_until_ms: number;
+  endpoint: string;
+  bucket: string;
+  last_error: string | null;
 }
 
 const claimFromRow = (row: ClaimRow): ExportClaim => ({
   claimId: row.claim_id,
   objectKey: row.object_key,
   keySeconds: row.key_seconds,
+  endpoint: row.endpoint,
+  bucket: row.bucket,
   prefix: row.prefix,
   firstId: row.first_id,
   lastId: row.last_id,
@@ -166,6 +177,7 @@ const claimFromRow = (row: ClaimRow): ExportClaim => ({
   cborBytes: row.cbor_bytes,
   owner: row.owner,
   leaseUntil: row.lease_until_ms,
+  ...(row.last_error ? { lastError: JSON.parse(row.last_error) as ClaimError } : {}),
 });
 
 /** Blobs come back as Buffer (better-sqlite3) or Uint8Array: hand out plain Uint8Arrays. */
@@ -309,10 +321,10 @@ export class SqliteStore implements CaptureStore {
       const keySeconds = nextKeySeconds(this.#state('last_key_seconds'), request.nowMs);
       this.#setState('last_key_seconds', keySeconds);
       const claim: ExportClaim = {
+        ...request.destination,
         claimId: newClaimId(),
-        objectKey: claimKey(request.prefix, keySeconds),
+        objectKey: claimKey(request.destination.prefix, keySeconds),
         keySeconds,
-        prefix: request.prefix,
         firstId: rows[0]!.id,
         lastId: rows.at(-1)!.id,
         recordCount: rows.length,
@@ -330,12 +342,15 @@ export class SqliteStore implements CaptureStore {
         );
       }
       this.#db.run(
-        `INSERT INTO export_claims (claim_id, object_key, key_seconds, prefix, first_id, last_id, record_count,
-           cbor_bytes, owner, lease_until_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO export_claims (claim_id, object_key, key_seconds, endpoint, bucket, prefix,
+           first_id, last_id, record_count, cbor_bytes, owner, lease_until_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         [
           claim.claimId,
           claim.objectKey,
           claim.keySeconds,
+          claim.endpoint,
+          claim.bucket,
           claim.prefix,
           claim.firstId,
           claim.lastId,
@@ -376,10 +391,21 @@ export class SqliteStore implements CaptureStore {
     });
   }
 
+  async renewLeases(owner: string, nowMs: number, leaseMs: number): Promise<number> {
+    return this.#db.run('UPDATE export_claims SET lease_until_ms = ? WHERE owner = ?', [
+      nowMs + leaseMs,
+      owner,
+    ]).changes;
+  }
+
+  async releaseLeases(owner: string): Promise<number> {
+    return this.#db.run('UPDATE export_claims SET lease_until_ms = 0 WHERE owner = ?', [owner])
+      .changes;
+  }
+
   async rekeyClaim(
     claimId: string,
     fromKey: string,
-    prefix: string,
     nowMs: number,
   ): Promise<ExportClaim | undefined> {
     return this.#db.transaction(() => {
@@ -390,12 +416,38 @@ export class SqliteStore implements CaptureStore {
       if (row.object_key !== fromKey) return claimFromRow(row); // someone re-keyed it already
       const keySeconds = nextKeySeconds(this.#state('last_key_seconds'), nowMs);
       this.#setState('last_key_seconds', keySeconds);
-      const objectKey = claimKey(prefix, keySeconds);
-      this.#db.run(
-        'UPDATE export_claims SET object_key = ?, key_seconds = ?, prefix = ? WHERE claim_id = ?',
-        [objectKey, keySeconds, prefix, claimId],
-      );
-      return claimFromRow({ ...row, object_key: objectKey, key_seconds: keySeconds, prefix });
+      const objectKey = claimKey(row.prefix, keySeconds);
+      this.#db.run('UPDATE export_claims SET object_key = ?, key_seconds = ? WHERE claim_id = ?', [
+        objectKey,
+        keySeconds,
+        claimId,
+      ]);
+      return claimFromRow({ ...row, object_key: objectKey, key_seconds: keySeconds });
+    });
+  }
+
+  async recordClaimError(claimId: string, error: ClaimError): Promise<void> {
+    this.#db.run('UPDATE export_claims SET last_error = ? WHERE claim_id = ?', [
+      JSON.stringify(error),
+      claimId,
+    ]);
+  }
+
+  async listClaims(): Promise<ExportClaim[]> {
+    return this.#db
+      .all<ClaimRow>('SELECT * FROM export_claims ORDER BY first_id')
+      .map(claimFromRow);
+  }
+
+  async releaseClaim(claimId: string): Promise<ExportClaim | undefined> {
+    return this.#db.transaction(() => {
+      const row = this.#db.get<ClaimRow>('SELECT * FROM export_claims WHERE claim_id = ?', [
+        claimId,
+      ]);
+      if (!row) return undefined;
+      this.#db.run('DELETE FROM export_claims WHERE claim_id = ?', [claimId]);
+      this.#db.run('UPDATE captures SET claim_id = NULL WHERE claim_id = ?', [claimId]);
+      return claimFromRow(row);
     });
   }
 

@@ -97,7 +97,7 @@ describe.each(working.map(({ name }) => name))('SqliteStore on Node (%s)', (name
     expect(plan.join('\n')).not.toContain('TEMP B-TREE');
   });
 
-  it('upgrades a store of schema 1: capture ids learnt from the records, the first of two kept', async () => {
+  it('upgrades a store of schema 1: capture ids learnt from the records, claims without a destination', async () => {
     const path = join(dir, 'v1.sqlite');
     const store = open(path);
     await store.append(captures(3));
@@ -106,6 +106,12 @@ describe.each(working.map(({ name }) => name))('SqliteStore on Node (%s)', (name
     // stored whatever it was sent).
     const db = binding.open(path);
     db.exec(`DROP INDEX captures_capture_id; ALTER TABLE captures DROP COLUMN capture_id;
+      ALTER TABLE export_claims DROP COLUMN endpoint; ALTER TABLE export_claims DROP COLUMN bucket;
+      ALTER TABLE export_claims DROP COLUMN last_error;
+      INSERT INTO export_claims (claim_id, object_key, key_seconds, prefix, first_id, last_id,
+        record_count, cbor_bytes, owner, lease_until_ms)
+        VALUES ('old-claim', 'p/ts-aperture-export-1.cbor.zstd', 1, 'p', 2, 2, 1, 0, 'x', 0);
+      UPDATE captures SET claim_id = 'old-claim' WHERE id = 2;
       INSERT INTO capture_records SELECT 4, record FROM capture_records WHERE id = 1;
       INSERT INTO captures (id, timestamp_ms, login_name, node_id, model, api_type, input_tokens,
         output_tokens, cached_tokens, reasoning_tokens, cost_usd, duration_ms, status_code, record_bytes)
@@ -118,6 +124,10 @@ describe.each(working.map(({ name }) => name))('SqliteStore on Node (%s)', (name
     const upgraded = open(path);
     try {
       expect((await upgraded.counts()).records).toBe(4);
+      // A claim from before destinations were recorded: it takes the current one.
+      expect(await upgraded.listClaims()).toMatchObject([
+        { claimId: 'old-claim', endpoint: '', bucket: '', prefix: 'p' },
+      ]);
       const [again, fresh] = await upgraded.append([...captures(1), ...captures(1, 2)]);
       expect([again!.id, again!.duplicate, fresh!.id, fresh!.duplicate]).toEqual([
         1,

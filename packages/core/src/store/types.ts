@@ -20,26 +20,48 @@ export type NewCapture = Omit<ExportRecord, 'id'>;
  */
 export type AppendedRecord = ExportRecord & { duplicate?: true };
 
-export interface ExportClaim {
+/**
+ * Where a file goes, fixed when its claim is made and kept until the file is there: a claim
+ * never follows a config change, since an earlier upload of it may still land where it was.
+ */
+export interface ExportDestination {
+  /** The S3-compatible API's URL; "" for AWS. */
+  endpoint: string;
+  /** "" only for claims made before destinations were recorded: they take the current one. */
+  bucket: string;
+  prefix: string;
+}
+
+/** Why the last attempt at a claim failed (until one succeeds). */
+export interface ClaimError {
+  /** S3's code (`AccessDenied`…) or ours. */
+  code: string;
+  message: string;
+  atMs: number;
+  /** The permission a denied request needed (`s3:GetObject`), when S3 said 403. */
+  permission?: string;
+}
+
+export interface ExportClaim extends ExportDestination {
   /** Random id, also written as object metadata so an upload can be recognised later. */
   claimId: string;
   objectKey: string;
   /** The key's timestamp (unix seconds); unique and increasing per store. */
   keySeconds: number;
-  prefix: string;
   firstId: number;
   lastId: number;
   recordCount: number;
   /** Size of the file's content: the records' CBOR, before compression. */
   cborBytes: number;
-  /** Which exporter instance works on it, and until when (epoch ms) before others may. */
+  /** Which exporter works on it, and until when (epoch ms) before others may. */
   owner: string;
   leaseUntil: number;
+  lastError?: ClaimError;
 }
 
 export interface ClaimRequest {
   owner: string;
-  prefix: string;
+  destination: ExportDestination;
   /** Most records in the file. */
   limit: number;
   /** Most CBOR bytes in the file; a single larger record still gets a file of its own. */
@@ -128,13 +150,25 @@ export interface CaptureStore {
     nowMs: number,
     leaseMs: number,
   ): Promise<ExportClaim | undefined>;
-  /** Gives a claim a new key (the old one is taken by a foreign object), if it still has `fromKey`. */
-  rekeyClaim(
-    claimId: string,
-    fromKey: string,
-    prefix: string,
-    nowMs: number,
-  ): Promise<ExportClaim | undefined>;
+  /** Extends every lease `owner` holds to nowMs + leaseMs, while it works; returns how many. */
+  renewLeases(owner: string, nowMs: number, leaseMs: number): Promise<number>;
+  /** Ends every lease `owner` holds (a failed cycle, a stop): others may take its claims now. */
+  releaseLeases(owner: string): Promise<number>;
+  /**
+   * Gives a claim the next free key under its own prefix (its key holds someone else's
+   * object), if it still has `fromKey`; otherwise returns it as it is.
+   */
+  rekeyClaim(claimId: string, fromKey: string, nowMs: number): Promise<ExportClaim | undefined>;
+  /** Notes why the last attempt at a claim failed; kept until the claim completes. */
+  recordClaimError(claimId: string, error: ClaimError): Promise<void>;
+  /** Every claim in flight, in record order. */
+  listClaims(): Promise<ExportClaim[]>;
+  /**
+   * Drops a claim on purpose: its records wait again, for a new claim at the current
+   * destination. If its file reached (or still reaches) its old destination, they will be in
+   * both. Returns the claim, or undefined if there is none by that id.
+   */
+  releaseClaim(claimId: string): Promise<ExportClaim | undefined>;
   /**
    * The claim's records' CBOR, in id order, read a page at a time: the caller builds (or
    * streams) the file without the store holding it all.

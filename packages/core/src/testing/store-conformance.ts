@@ -21,9 +21,11 @@ export function captures(count: number, seed = 1): NewCapture[] {
   return makeRecords(count, seed).map(({ id: _, ...capture }) => capture);
 }
 
+const DESTINATION = { endpoint: 'https://s3.example.test', bucket: 'exports', prefix: 'prod' };
+
 const request = (overrides: Partial<ClaimRequest> = {}): ClaimRequest => ({
   owner: 'exporter-a',
-  prefix: 'prod',
+  destination: DESTINATION,
   limit: 1000,
   maxBytes: 64 * 1024 * 1024,
   nowMs: T0,
@@ -165,7 +167,9 @@ export function captureStoreSuite(test: Test, factory: StoreFactory): void {
         [0, 1, 2, 3, 4].map((i) => `prod/ts-aperture-export-${seconds + i}.cbor.zstd`),
       );
       await store.append(captures(1, 2));
-      const noPrefix = (await store.claimNext(request({ prefix: '', nowMs: T0 + 60_000 })))!;
+      const noPrefix = (await store.claimNext(
+        request({ destination: { ...DESTINATION, prefix: '' }, nowMs: T0 + 60_000 }),
+      ))!;
       assert.equal(noPrefix.objectKey, `ts-aperture-export-${seconds + 60}.cbor.zstd`);
     }),
   );
@@ -214,14 +218,18 @@ export function captureStoreSuite(test: Test, factory: StoreFactory): void {
   );
 
   test(
-    're-keys a claim only from the key it still has',
+    're-keys a claim only from the key it still has, under its own prefix',
     withStore(async (store) => {
       await store.append(captures(1));
       const claim = (await store.claimNext(request()))!;
-      const moved = (await store.rekeyClaim(claim.claimId, claim.objectKey, 'prod', T0))!;
+      const moved = (await store.rekeyClaim(claim.claimId, claim.objectKey, T0))!;
       assert.notEqual(moved.objectKey, claim.objectKey);
       assert.equal(moved.keySeconds, claim.keySeconds + 1);
-      const stale = (await store.rekeyClaim(claim.claimId, claim.objectKey, 'prod', T0))!;
+      assert.deepEqual(
+        [moved.endpoint, moved.bucket, moved.prefix, moved.objectKey.startsWith('prod/')],
+        [DESTINATION.endpoint, DESTINATION.bucket, 'prod', true],
+      );
+      const stale = (await store.rekeyClaim(claim.claimId, claim.objectKey, T0))!;
       assert.equal(
         stale.objectKey,
         moved.objectKey,
@@ -231,6 +239,85 @@ export function captureStoreSuite(test: Test, factory: StoreFactory): void {
         (await content(store, moved)).map((r) => r.id),
         [1],
       );
+    }),
+  );
+
+  test(
+    'keeps a claim at the destination it was made for',
+    withStore(async (store) => {
+      await store.append(captures(2));
+      const a = (await store.claimNext(request({ limit: 1 })))!;
+      const elsewhere = { endpoint: '', bucket: 'other', prefix: 'p/q' };
+      const b = (await store.claimNext(request({ destination: elsewhere })))!;
+      assert.deepEqual(
+        [a.endpoint, a.bucket, a.prefix],
+        [DESTINATION.endpoint, DESTINATION.bucket, DESTINATION.prefix],
+      );
+      assert.deepEqual(
+        [b.endpoint, b.bucket, b.prefix, b.objectKey.startsWith('p/q/')],
+        ['', 'other', 'p/q', true],
+      );
+      const listed = await store.listClaims();
+      assert.deepEqual(
+        listed.map((c) => [c.claimId, c.bucket]),
+        [
+          [a.claimId, DESTINATION.bucket],
+          [b.claimId, 'other'],
+        ],
+      );
+      const resumed = await store.resumableClaims('exporter-a', T0);
+      assert.deepEqual(
+        resumed.map((c) => [c.endpoint, c.bucket, c.prefix, c.objectKey]),
+        [a, b].map((c) => [c.endpoint, c.bucket, c.prefix, c.objectKey]),
+      );
+    }),
+  );
+
+  test(
+    'renews an owner’s leases while it works, and releases them when it stops',
+    withStore(async (store) => {
+      await store.append(captures(3));
+      const mine = (await store.claimNext(request({ limit: 1, owner: 'a' })))!;
+      const theirs = (await store.claimNext(request({ limit: 1, owner: 'b' })))!;
+      assert.equal(await store.renewLeases('a', T0 + 50_000, 60_000), 1);
+      // b's lease (60 s from T0) ran out; a's was renewed to T0 + 110 s.
+      assert.deepEqual(
+        (await store.resumableClaims('c', T0 + 100_000)).map((c) => c.claimId),
+        [theirs.claimId],
+      );
+      assert.equal(await store.releaseLeases('a'), 1);
+      assert.deepEqual(
+        (await store.resumableClaims('c', T0 + 1)).map((c) => c.claimId),
+        [mine.claimId],
+      );
+      assert.ok(await store.leaseClaim(mine.claimId, 'c', T0 + 1, 60_000));
+    }),
+  );
+
+  test(
+    'keeps a claim’s last error, and releases a claim on purpose: its records wait again',
+    withStore(async (store) => {
+      await store.append(captures(3));
+      const claim = (await store.claimNext(request({ limit: 2 })))!;
+      const error = {
+        code: 'AccessDenied',
+        message: 'Access Denied (HeadObject k)',
+        atMs: T0,
+        permission: 's3:GetObject',
+      };
+      await store.recordClaimError(claim.claimId, error);
+      assert.deepEqual((await store.listClaims())[0]!.lastError, error);
+      assert.deepEqual((await store.resumableClaims('exporter-a', T0))[0]!.lastError, error);
+      const released = (await store.releaseClaim(claim.claimId))!;
+      assert.deepEqual([released.claimId, released.recordCount], [claim.claimId, 2]);
+      assert.equal(await store.releaseClaim(claim.claimId), undefined);
+      assert.deepEqual(await store.listClaims(), []);
+      assert.equal((await store.counts()).pendingRecords, 3);
+      // The records go out again, in a new claim.
+      const again = (await store.claimNext(request()))!;
+      assert.deepEqual([again.firstId, again.lastId], [1, 3]);
+      assert.notEqual(again.claimId, claim.claimId);
+      assert.equal(again.lastError, undefined);
     }),
   );
 
@@ -311,8 +398,10 @@ export function captureStoreSuite(test: Test, factory: StoreFactory): void {
           (await again.resumableClaims('someone-else', T0 + 60_000)).map((c) => [
             c.claimId,
             c.objectKey,
+            c.bucket,
+            c.endpoint,
           ]),
-          [[open.claimId, open.objectKey]],
+          [[open.claimId, open.objectKey, DESTINATION.bucket, DESTINATION.endpoint]],
         );
         const next = (await again.claimNext(request()))!;
         assert.deepEqual([next.firstId, next.keySeconds], [4, open.keySeconds + 1]);
