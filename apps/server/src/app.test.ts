@@ -182,9 +182,30 @@ describe('POST /v1/captures', () => {
     });
   });
 
-  it('answers 413 to a body over the size limit', async () => {
+  it('answers 413 to a body over the size limit, declared or streamed', async () => {
     const big = { ...captureJson(), model: 'x'.repeat(2 * 1024 * 1024) };
     expect((await call('POST', '/v1/captures', { token: INGEST, body: big })).status).toBe(413);
+    const bytes = new TextEncoder().encode(JSON.stringify(big));
+    const headers = { authorization: `Bearer ${INGEST}` };
+    // Declared: refused on its Content-Length, unread.
+    const declared = await app.request('/v1/captures', {
+      method: 'POST',
+      headers: { ...headers, 'content-length': String(bytes.byteLength) },
+      body: bytes,
+    });
+    expect([declared.status, await declared.json()]).toEqual([
+      413,
+      { error: 'request body is larger than 1048576 bytes' },
+    ]);
+    // Streamed without a length: counted as it arrives.
+    const streamed = await app.request('/v1/captures', {
+      method: 'POST',
+      headers: { ...headers, 'transfer-encoding': 'chunked' },
+      body: new Blob([bytes]).stream(),
+      duplex: 'half',
+    } as RequestInit);
+    expect(streamed.status).toBe(413);
+    expect((await service.store.counts()).records).toBe(0);
     expect((await service.store.counts()).records).toBe(0);
   });
 });

@@ -14,6 +14,7 @@ import {
   type ExportStatus,
   exporterEnabled,
   formatIssues,
+  GroupCommit,
   type Logger,
   parseConfig,
   RetentionWorker,
@@ -113,10 +114,13 @@ export class ApertureService {
   #config: AppConfig;
   #text: string;
   #clients = new Map<string, S3Client>();
+  /** Ingested captures, written in shared transactions (group commit). */
+  #appends: GroupCommit;
 
   private constructor(options: ServiceOptions, config: AppConfig, text: string) {
     this.#options = options;
     this.store = options.store;
+    this.#appends = new GroupCommit(options.store);
     this.#config = config;
     this.#text = text;
     this.exporter = new Exporter({
@@ -172,7 +176,8 @@ export class ApertureService {
   /**
    * Stores captures sent in the JSON mapping (without id), all or none: one that fails its
    * check refuses the whole request, naming each problem by the capture's index. A capture
-   * whose capture_id is stored already is not stored again; its id is answered.
+   * whose capture_id is stored already is not stored again; its id is answered. Concurrent
+   * requests share a transaction (group commit); each is answered once its captures are durable.
    */
   async ingest(items: unknown[]): Promise<IngestResult> {
     const issues: IngestIssue[] = [];
@@ -186,7 +191,7 @@ export class ApertureService {
       this.#metrics.rejectedCaptures += items.length;
       return { ok: false, issues };
     }
-    const stored = await this.store.append(captures);
+    const stored = await this.#appends.append(captures);
     const duplicates = stored.filter((record) => record.duplicate).length;
     this.#metrics.ingestedCaptures += stored.length - duplicates;
     this.#metrics.duplicateCaptures += duplicates;

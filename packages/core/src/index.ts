@@ -28,6 +28,7 @@ export {
   type ObjectStore,
   type StopOptions,
 } from './exporter.ts';
+export { GroupCommit, type GroupCommitOptions } from './group-commit.ts';
 export { HuJsonError, parseHuJson, setHuJsonValue } from './hujson.ts';
 export { purgeOnce, RetentionWorker, type RetentionWorkerOptions } from './retention.ts';
 export { type Clock, type Logger, type LogLevel, systemClock } from './runtime.ts';
