@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 
 PNPM_VERSION=10.34.9
 # zstd CLI + Python cbor2/zstandard + Go with fxamacker/cbor and klauspost/compress:
-# independent readers of export files (packages/codec/test).
-APT_PACKAGES=(zstd python3-cbor2 python3-zstandard golang-go
+# independent readers of export files (packages/codec/test); wrk loads the server in the
+# ingest benchmark (pnpm bench).
+APT_PACKAGES=(zstd python3-cbor2 python3-zstandard golang-go wrk
   golang-github-fxamacker-cbor-dev golang-github-klauspost-compress-dev)
 
 missing=()

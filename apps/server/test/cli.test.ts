@@ -26,9 +26,6 @@ let command: string[];
 beforeAll(async () => {
   target = await startS3Target();
   root = mkdtempSync(join(tmpdir(), 'cli-test-'));
-  // The bundle as `pnpm start` builds it.
-  const build = await run('pnpm', ['run', 'build'], server);
-  expect(build.code, build.stderr).toBe(0);
 }, 60_000);
 afterAll(async () => {
   await target?.stop();
