@@ -216,6 +216,15 @@ try {
         writeFileSync(script, wrkScript(perRequest));
       }
       const load = runWrk(`${instance.url}${perRequest ? '/v1/captures' : '/healthz'}`, script);
+      const metrics = await (
+        await fetch(`${instance.url}/metrics`, {
+          headers: { authorization: `Bearer ${TOKEN}-admin` },
+        })
+      ).text();
+      const counter = (name: string) =>
+        Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1]);
+      const perTransaction =
+        counter('aperture_captures_ingested_total') / counter('aperture_ingest_transactions_total');
       const captures = perRequest ? Math.round(load.perSecond * perRequest) : undefined;
       const line = {
         run: name,
@@ -225,10 +234,11 @@ try {
         p99Ms: load.p99Ms,
         maxMs: load.maxMs,
         errors: load.errors,
+        capturesPerTransaction: perRequest ? Number(perTransaction.toFixed(1)) : undefined,
       };
       console.log(JSON.stringify(line));
       rows.push(
-        `| ${name} | ${line.requestsPerSecond} | ${captures ?? '—'} | ${perRequest ? load.p50Ms.toFixed(1) : '—'} | ${load.p99Ms.toFixed(1)} | ${load.errors} |`,
+        `| ${name} | ${line.requestsPerSecond} | ${captures ?? '—'} | ${line.capturesPerTransaction ?? '—'} | ${perRequest ? load.p50Ms.toFixed(1) : '—'} | ${load.p99Ms.toFixed(1)} | ${load.errors} |`,
       );
     } finally {
       await instance.stop();
@@ -236,12 +246,16 @@ try {
   }
   const alone = Math.round(await storeAlone(scratch));
   console.log(JSON.stringify({ run: 'store alone', capturesPerSecond: alone }));
-  rows.push(`| store alone (reference: 100 per append, in process) | — | ${alone} | — | — | 0 |`);
+  rows.push(
+    `| store alone (reference: 100 per append, in process) | — | ${alone} | 100 | — | — | 0 |`,
+  );
   console.log(
     `\nNode ${process.versions.node}, ${connections} connections, ${seconds} s each, wrk -t2\n`,
   );
-  console.log('| run | requests/s | captures/s | p50 ms | p99 ms | errors |');
-  console.log('|---|---|---|---|---|---|');
+  console.log(
+    '| run | requests/s | captures/s | captures per transaction | p50 ms | p99 ms | errors |',
+  );
+  console.log('|---|---|---|---|---|---|---|');
   for (const row of rows) console.log(row);
 } finally {
   rmSync(scratch, { recursive: true, force: true });

@@ -145,6 +145,8 @@ describe('POST /v1/captures', () => {
     const metrics = (await call('GET', '/metrics', { token: ADMIN })).text;
     expect(metrics).toContain('aperture_captures_ingested_total 2\n');
     expect(metrics).toContain('aperture_captures_duplicate_total 2\n');
+    // Three requests, one after another: three transactions.
+    expect(metrics).toContain('aperture_ingest_transactions_total 3\n');
   });
 
   it('accepts epoch milliseconds for the timestamp', async () => {

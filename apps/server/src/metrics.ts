@@ -40,6 +40,12 @@ export async function metricsText(service: ApertureService): Promise<string> {
       metrics.ingestedCaptures,
     ],
     [
+      'aperture_ingest_transactions_total',
+      'Store transactions ingestion wrote since start (concurrent requests share one).',
+      'counter',
+      metrics.ingestTransactions,
+    ],
+    [
       'aperture_captures_duplicate_total',
       'Captures sent again with a stored capture_id since start: answered, not stored again.',
       'counter',

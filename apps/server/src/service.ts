@@ -79,6 +79,8 @@ export interface ServiceMetrics {
   rejectedCaptures: number;
   /** Captures sent again (a known capture_id): answered, not stored again. */
   duplicateCaptures: number;
+  /** Transactions ingestion wrote: captures over transactions is group commit's gain. */
+  ingestTransactions: number;
 }
 
 /** How many recent export durations the quantiles are computed over. */
@@ -161,7 +163,11 @@ export class ApertureService {
 
   /** A snapshot of the counters. */
   get metrics(): ServiceMetrics {
-    return { ...this.#metrics, exportDurationsMs: [...this.#metrics.exportDurationsMs] };
+    return {
+      ...this.#metrics,
+      exportDurationsMs: [...this.#metrics.exportDurationsMs],
+      ingestTransactions: this.#appends.stats.transactions,
+    };
   }
 
   #countCycle(result: CycleResult, durationMs: number): void {
