@@ -2,6 +2,7 @@
  * Faults on demand, for reliability tests: S3 errors, delays, dropped connections and requests
  * that never get an answer, on the Nth matching request, the first N, or at a seeded rate.
  */
+import { seededRandom } from '@aperture-export/codec/testing';
 
 export type Fault =
   | { kind: 'error'; status: number; code: string; message?: string }
@@ -44,23 +45,12 @@ export const S3_FAULTS = {
   accessDenied: { kind: 'error', status: 403, code: 'AccessDenied', message: 'Access Denied' },
 } as const satisfies Record<string, Fault>;
 
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export class FaultInjector {
   #rules: Array<{ rule: FaultRule; seen: number }> = [];
   #random: () => number;
 
   constructor(seed = 1) {
-    this.#random = seeded(seed);
+    this.#random = seededRandom(seed);
   }
 
   add(rule: FaultRule): void {

@@ -13,7 +13,14 @@ import { decodeExportFile } from '@aperture-export/codec';
 import { nodeSqliteBinding, openSqliteStore } from '@aperture-export/core/sqlite-node';
 import { type S3Target, startS3Target } from '@aperture-export/testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectServes, type ServerProcess, startServer, TOKENS, TSX_LOADER } from './helpers.ts';
+import {
+  expectServes,
+  exporterConfig,
+  type ServerProcess,
+  startServer,
+  TOKENS,
+  TSX_LOADER,
+} from './helpers.ts';
 
 const root = new URL('../../../', import.meta.url).pathname;
 const bin = (name: string) => join(root, 'node_modules/.bin', name);
@@ -59,15 +66,7 @@ describe.each(Object.keys(entries) as Array<keyof typeof entries>)('server on %s
   it('answers /healthz, ingests a capture and exports it to S3', async () => {
     const dir = join(scratch, runtime);
     const prefix = `${target.prefix}/boot-${runtime}`;
-    const { config } = target;
-    const server = serveWith(entries[runtime], dir, {
-      endpoint: config.endpoint,
-      bucket_name: config.bucket,
-      region: config.region,
-      access_key_id: config.accessKeyId,
-      access_secret: config.secretAccessKey,
-      prefix,
-    });
+    const server = serveWith(entries[runtime], dir, exporterConfig(target, { prefix }));
     const url = await server.url;
     await expectServes(url);
     // Each runtime's default engine: native zstd where it has one (Bun, Deno, Node >= 22.15),

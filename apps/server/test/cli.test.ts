@@ -11,7 +11,7 @@ import { makeRecords } from '@aperture-export/codec/testing';
 import { openSqliteStore } from '@aperture-export/core/sqlite-node';
 import { S3_FAULTS, type S3Target, startS3Target } from '@aperture-export/testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectServes, startServer, TSX_LOADER } from './helpers.ts';
+import { expectServes, exporterConfig, startServer, TSX_LOADER } from './helpers.ts';
 
 const server = new URL('..', import.meta.url).pathname;
 /** The CLI two ways: the TypeScript source through tsx, and the bundle `pnpm start` runs. */
@@ -109,15 +109,12 @@ describe.each(Object.keys(commands) as Array<keyof typeof commands>)(
         join(dir, 'aperture.hujson'),
         JSON.stringify({
           exporters: {
-            s3: {
-              endpoint: target.config.endpoint,
-              bucket_name: target.config.bucket,
-              region: target.config.region,
+            s3: exporterConfig(target, {
               access_key_id: 'env:TEST_S3_KEY',
               access_secret: 'env:TEST_S3_SECRET',
               prefix,
               limit: 5,
-            },
+            }),
           },
           database: { retention: { duration: '0', require_export: true } },
         }),
@@ -180,15 +177,12 @@ describe.each(Object.keys(commands) as Array<keyof typeof commands>)(
         join(dir, 'restart.hujson'),
         JSON.stringify({
           exporters: {
-            s3: {
+            s3: exporterConfig(target, {
               endpoint: proxy.endpoint,
-              bucket_name: target.config.bucket,
-              region: target.config.region,
-              access_key_id: target.config.accessKeyId,
               access_secret: 'env:TEST_S3_SECRET',
               prefix,
               limit: 10,
-            },
+            }),
           },
         }),
       );
@@ -235,20 +229,11 @@ describe.each(Object.keys(commands) as Array<keyof typeof commands>)(
     it('export --test checks every permission; claims lists what waits, and releases one on purpose', async () => {
       const data = join(dir, 'data-claims');
       const proxy = await target.withFaults();
-      const config = (bucket: string) =>
-        JSON.stringify({
-          exporters: {
-            s3: {
-              endpoint: proxy.endpoint,
-              bucket_name: bucket,
-              region: target.config.region,
-              access_key_id: target.config.accessKeyId,
-              access_secret: target.config.secretAccessKey,
-              prefix: `${target.prefix}/claims-${mode}`,
-            },
-          },
-        });
-      writeFileSync(join(dir, 'claims.hujson'), config(target.config.bucket));
+      const s3 = exporterConfig(target, {
+        endpoint: proxy.endpoint,
+        prefix: `${target.prefix}/claims-${mode}`,
+      });
+      writeFileSync(join(dir, 'claims.hujson'), JSON.stringify({ exporters: { s3 } }));
       const run = (...args: string[]) =>
         aperture([...args, '--data', data, '--config', 'claims.hujson']);
       const ok = await run('export', '--test');

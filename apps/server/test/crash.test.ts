@@ -11,7 +11,7 @@ import { decodeExportFile, recordToJson } from '@aperture-export/codec';
 import { makeRecords, seededRandom } from '@aperture-export/codec/testing';
 import { S3_FAULTS, type S3Target, startS3Target } from '@aperture-export/testcontainers';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type ServerProcess, startServer, TOKENS } from './helpers.ts';
+import { exporterConfig, type ServerProcess, startServer, TOKENS } from './helpers.ts';
 
 const server = new URL('..', import.meta.url).pathname;
 const scratch = mkdtempSync(join(tmpdir(), 'crash-test-'));
@@ -40,16 +40,7 @@ it('serve, SIGKILLed a dozen times while exporting through a faulty S3: every ca
     config,
     JSON.stringify({
       exporters: {
-        s3: {
-          endpoint: proxy.endpoint,
-          bucket_name: target.config.bucket,
-          region: target.config.region,
-          access_key_id: target.config.accessKeyId,
-          access_secret: target.config.secretAccessKey,
-          prefix,
-          every: 1,
-          limit: 7,
-        },
+        s3: exporterConfig(target, { endpoint: proxy.endpoint, prefix, every: 1, limit: 7 }),
       },
     }),
   );

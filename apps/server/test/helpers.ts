@@ -3,10 +3,27 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { recordToJson } from '@aperture-export/codec';
 import { makeRecords } from '@aperture-export/codec/testing';
+import type { S3Target } from '@aperture-export/testcontainers';
 import { expect } from 'vitest';
 
 /** tsx's loader by absolute URL: child processes may run in a directory without node_modules. */
 export const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+
+/**
+ * The exporter's config (`exporters.s3`) for the S3 test target; `overrides` change or add
+ * fields (a fault proxy's endpoint, a prefix, `env:` secrets).
+ */
+export function exporterConfig(target: S3Target, overrides: Record<string, unknown> = {}) {
+  const { config } = target;
+  return {
+    endpoint: config.endpoint,
+    bucket_name: config.bucket,
+    region: config.region,
+    access_key_id: config.accessKeyId,
+    access_secret: config.secretAccessKey,
+    ...overrides,
+  };
+}
 
 /** The tokens test servers run with. */
 export const TOKENS = { admin: 'test-admin', ingest: 'test-ingest' };
