@@ -5,6 +5,7 @@
  */
 import { recordToJson } from '@aperture-export/codec';
 import { formatIssues, type Logger, redactConfig, type UsageTotals } from '@aperture-export/core';
+import { APIS, type Api } from '@aperture-export/gateway';
 import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import { bearerAuth } from 'hono/bearer-auth';
 import { bodyLimit } from 'hono/body-limit';
@@ -22,6 +23,8 @@ export interface AppOptions {
   maxIngestBytes?: number;
   /** Where unexpected errors are logged, one line each. */
   log?: Logger;
+  /** The peer's address and port, where the host knows them (the gateway's identity needs them). */
+  peer?: (c: Context) => { address?: string; port?: number };
 }
 
 /** Compares tokens in time that does not depend on where they differ. */
@@ -156,6 +159,33 @@ export function createApp(options: AppOptions): Hono<{ Variables: RequestIdVaria
       return c.json({ ids: result.ids, duplicates: result.duplicates }, status);
     },
   );
+
+  // The gateway: each client is identified by its own key (or its tailnet identity), which
+  // goes no further; the request goes to the provider serving its model.
+  const identify = (c: Context) => {
+    const peer = options.peer?.(c) ?? {};
+    return service.identify({
+      headers: c.req.raw.headers,
+      remoteAddress: peer.address,
+      remotePort: peer.port,
+    });
+  };
+  const unknownClient = (c: Context, api: Api) =>
+    c.json(
+      api.error(401, 'the gateway does not know this client: send an API token it was given'),
+      401,
+    );
+  for (const api of APIS) {
+    app.post(api.path, async (c) => {
+      const identity = await identify(c);
+      if (!identity) return unknownClient(c, api);
+      return service.gateway.handle(api, c.req.raw, identity);
+    });
+  }
+  app.get('/v1/models', async (c) => {
+    if (!(await identify(c))) return unknownClient(c, APIS[0]);
+    return c.json(service.gateway.models() as object);
+  });
 
   const adminOnly = requireToken(options.adminToken, 'admin');
   app.use('/api/*', adminOnly);

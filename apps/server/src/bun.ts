@@ -1,5 +1,7 @@
 /** The server on Bun: `bun apps/server/src/bun.ts [--port 8080]`. */
+
 import { openSqliteStore } from '@aperture-export/core/sqlite-bun';
+import { getConnInfo } from 'hono/bun';
 import { entryOptions, runServer } from './host.ts';
 
 declare const Bun: {
@@ -21,6 +23,7 @@ await runServer({
   // Bun frees memory lazily: collected after each file (~7 ms), an export's peak stays near one
   // file's worth instead of drifting up file after file (BENCHMARKS.md).
   afterExportFile: () => Bun.gc(true),
+  peer: (c) => getConnInfo(c).remote,
   serve: async (fetch, port, hostname) => {
     const server = Bun.serve({ fetch, port, hostname });
     return {

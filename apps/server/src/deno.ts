@@ -1,6 +1,8 @@
 /** The server on Deno: `deno run -A apps/server/src/deno.ts [--port 8080]`. */
+
 import { denoGarbageCollector } from '@aperture-export/core/gc-deno';
 import { openSqliteStore } from '@aperture-export/core/sqlite-node-sqlite';
+import { getConnInfo } from 'hono/deno';
 import { entryOptions, runServer, stderrLogger } from './host.ts';
 
 declare const Deno: {
@@ -23,6 +25,7 @@ await runServer({
   // As on Bun: collected after each file, an export's peak stays near one file's worth
   // (BENCHMARKS.md); Deno's fetch copies each upload, which leaves more behind than on Node.
   afterExportFile: collectGarbage,
+  peer: (c) => getConnInfo(c).remote,
   serve: (fetch, port, hostname) =>
     new Promise((resolve) => {
       const server = Deno.serve(

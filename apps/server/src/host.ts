@@ -21,8 +21,9 @@ import {
   type Logger,
 } from '@aperture-export/core';
 import type { S3ClientOptions } from '@aperture-export/s3';
-import { createApp } from './app.ts';
+import { type AppOptions, createApp } from './app.ts';
 import { ApertureService, type ConfigSource, STOP_TIMEOUT_MS } from './service.ts';
+import { localApiWhois } from './tailscale.ts';
 
 export interface HostOptions {
   /** Default ./data */
@@ -149,6 +150,7 @@ export async function openHost(options: HostOptions): Promise<Host> {
     s3Client: options.s3Client,
     afterExportFile: options.afterExportFile,
     exporterId: exporterIdentity(dataDir),
+    whois: localApiWhois,
     env,
     log: stderrLogger,
   });
@@ -232,13 +234,16 @@ const CLOSE_GRACE_MS = 2000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Opens the host, starts the exporter and retention worker, and serves the app. */
-export async function runServer(options: HostOptions & ServeOptions & { serve: Serve }) {
+export async function runServer(
+  options: HostOptions & ServeOptions & { serve: Serve; peer?: AppOptions['peer'] },
+) {
   const host = await openHost(options);
   const app = createApp({
     service: host.service,
     adminToken: host.adminToken.value,
     ingestToken: host.ingestToken.value,
     log: stderrLogger,
+    peer: options.peer,
   });
   host.service.start();
   const server = await options.serve(app.fetch, options.port, options.hostname ?? '127.0.0.1');

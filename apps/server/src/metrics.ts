@@ -40,6 +40,18 @@ export async function metricsText(service: ApertureService): Promise<string> {
       metrics.ingestedCaptures,
     ],
     [
+      'aperture_gateway_requests_total',
+      'Requests the gateway served since start (each made a record).',
+      'counter',
+      metrics.gatewayRequests,
+    ],
+    [
+      'aperture_gateway_capture_errors_total',
+      'Gateway records the store could not take since start.',
+      'counter',
+      metrics.gatewayCaptureErrors,
+    ],
+    [
       'aperture_ingest_transactions_total',
       'Store transactions ingestion wrote since start (concurrent requests share one).',
       'counter',

@@ -1,6 +1,8 @@
 /** The server on Node (@hono/node-server), for the node.ts entry and the CLI's `serve`. */
+
 import { openSqliteStore } from '@aperture-export/core/sqlite-node';
 import { serve } from '@hono/node-server';
+import { getConnInfo } from '@hono/node-server/conninfo';
 import { type HostOptions, runServer, type ServeOptions } from './host.ts';
 
 /** What every Node host (this server and the CLI) opens its store and S3 clients with. */
@@ -13,6 +15,7 @@ export function startNodeServer(options: ServeOptions) {
   return runServer({
     ...options,
     ...NODE_HOST,
+    peer: (c) => getConnInfo(c).remote,
     serve: (fetch, port, hostname) =>
       new Promise((resolve) => {
         const server = serve({ fetch, port, hostname }, (info) => {

@@ -3,7 +3,12 @@
  * exporter and the retention worker. Runtime-agnostic: files and the store come in as
  * dependencies, so Node, Bun, Deno and worker hosts share it.
  */
-import { captureFromJson, type RecordIssue, type ZstdEngine } from '@aperture-export/codec';
+import {
+  captureFromJson,
+  type Identity,
+  type RecordIssue,
+  type ZstdEngine,
+} from '@aperture-export/codec';
 import {
   type AppConfig,
   type CaptureStore,
@@ -23,6 +28,18 @@ import {
   type S3ExporterConfig,
   type StopOptions,
 } from '@aperture-export/core';
+import {
+  type Compatibility,
+  firstIdentity,
+  Gateway,
+  type GatewayCapture,
+  type GatewayProvider,
+  type IdentityRequest,
+  type IdentityResolver,
+  tailscaleServeIdentity,
+  tailscaleWhoisIdentity,
+  tokenIdentities,
+} from '@aperture-export/gateway';
 import { S3Client, type S3ClientOptions } from '@aperture-export/s3';
 
 /** Where the config text lives (a file on servers). */
@@ -48,7 +65,17 @@ export interface ServiceOptions {
    * finishes the claims its predecessor left at once. Default: random (nothing to resume).
    */
   exporterId?: string;
+  /**
+   * tailscaled's LocalAPI whois over the socket at `socketPath` (tailscale.ts), where the host
+   * can reach a Unix socket; the gateway asks it who a peer is when gateway.tailscale_socket is set.
+   */
+  whois?: (socketPath: string) => (addr: string) => Promise<unknown>;
+  /** Test seam: the gateway's fetch. */
+  gatewayFetch?: typeof fetch;
 }
+
+/** Who a request with no identity is recorded as, where anonymous use is allowed. */
+export const ANONYMOUS: Identity = { login_name: 'anonymous', node_id: '', tags: [] };
 
 export type ConfigUpdate =
   | { ok: true; warnings: ConfigIssue[] }
@@ -81,6 +108,10 @@ export interface ServiceMetrics {
   duplicateCaptures: number;
   /** Transactions ingestion wrote: captures over transactions is group commit's gain. */
   ingestTransactions: number;
+  /** Requests the gateway served (each made a record). */
+  gatewayRequests: number;
+  /** Gateway records the store could not take (logged). */
+  gatewayCaptureErrors: number;
 }
 
 /** How many recent export durations the quantiles are computed over. */
@@ -93,6 +124,20 @@ export type IngestResult =
   | { ok: true; ids: number[]; duplicates: number }
   | { ok: false; issues: IngestIssue[] };
 
+/** The gateway's providers, from the config. */
+function gatewayProviders(config: AppConfig): GatewayProvider[] {
+  return Object.entries(config.providers).map(([id, provider]) => ({
+    id,
+    baseUrl: provider.baseurl,
+    apiKey: provider.apikey,
+    models: provider.models,
+    authorization: provider.authorization,
+    compatibility: (Object.keys(provider.compatibility) as Compatibility[]).filter(
+      (api) => provider.compatibility[api],
+    ),
+  }));
+}
+
 /** S3 clients kept for reuse: the current destination and a few older ones claims wait at. */
 const MAX_CLIENTS = 8;
 
@@ -103,6 +148,7 @@ export class ApertureService {
   readonly store: CaptureStore;
   readonly exporter: Exporter;
   readonly retention: RetentionWorker;
+  readonly gateway: Gateway;
   readonly #metrics = {
     exportCycles: 0,
     exportErrors: 0,
@@ -111,6 +157,8 @@ export class ApertureService {
     ingestedCaptures: 0,
     rejectedCaptures: 0,
     duplicateCaptures: 0,
+    gatewayRequests: 0,
+    gatewayCaptureErrors: 0,
   };
   #options: ServiceOptions;
   #config: AppConfig;
@@ -118,6 +166,9 @@ export class ApertureService {
   #clients = new Map<string, S3Client>();
   /** Ingested captures, written in shared transactions (group commit). */
   #appends: GroupCommit;
+  /** Gateway records on their way to the store, awaited by stop(). */
+  #capturing = new Set<Promise<unknown>>();
+  #whois = new Map<string, (addr: string) => Promise<unknown>>();
 
   private constructor(options: ServiceOptions, config: AppConfig, text: string) {
     this.#options = options;
@@ -134,6 +185,15 @@ export class ApertureService {
       log: options.log,
       afterFile: options.afterExportFile,
       onCycle: (result, durationMs) => this.#countCycle(result, durationMs),
+    });
+    this.gateway = new Gateway({
+      providers: () => gatewayProviders(this.#config),
+      settings: () => ({
+        rawBodyMaxBytes: this.#config.gateway.raw_body_max_bytes,
+        sessionIdleMs: this.#config.gateway.session_idle_minutes * 60_000,
+      }),
+      onCapture: (capture) => this.#capture(capture),
+      fetch: options.gatewayFetch,
     });
     this.retention = new RetentionWorker({
       store: options.store,
@@ -177,6 +237,49 @@ export class ApertureService {
     metrics.exportDurationSumMs += durationMs;
     metrics.exportDurationsMs.push(durationMs);
     if (metrics.exportDurationsMs.length > DURATION_WINDOW) metrics.exportDurationsMs.shift();
+  }
+
+  /** A gateway request's record: stored off the response path, through the write queue. */
+  #capture(capture: GatewayCapture): void {
+    this.#metrics.gatewayRequests++;
+    const written = this.#appends.append([capture]).catch((error: unknown) => {
+      this.#metrics.gatewayCaptureErrors++;
+      this.#options.log?.('error', `a gateway record was not stored: ${(error as Error).message}`, {
+        capture_id: capture.capture_id,
+      });
+    });
+    this.#capturing.add(written);
+    void written.finally(() => this.#capturing.delete(written));
+  }
+
+  /**
+   * Who sent a gateway request, by the config now: an API token, tailscale serve's header
+   * (from loopback), tailscaled's whois; "anonymous" where allowed; undefined otherwise.
+   */
+  async identify(request: IdentityRequest): Promise<Identity | undefined> {
+    const gateway = this.#config.gateway;
+    const resolvers: IdentityResolver[] = [tokenIdentities(() => gateway.tokens)];
+    if (gateway.tailscale_serve_headers) resolvers.push(tailscaleServeIdentity());
+    if (gateway.tailscale_socket && this.#options.whois) {
+      let whois = this.#whois.get(gateway.tailscale_socket);
+      if (!whois) {
+        whois = this.#options.whois(gateway.tailscale_socket);
+        this.#whois.set(gateway.tailscale_socket, whois);
+      }
+      const ask = whois;
+      resolvers.push(
+        tailscaleWhoisIdentity(async (addr) => {
+          try {
+            return await ask(addr);
+          } catch (error) {
+            this.#options.log?.('warn', `tailscale whois failed: ${(error as Error).message}`);
+            return undefined;
+          }
+        }),
+      );
+    }
+    const identity = await firstIdentity(resolvers)(request);
+    return identity ?? (gateway.allow_anonymous ? ANONYMOUS : undefined);
   }
 
   /**
@@ -228,6 +331,8 @@ export class ApertureService {
   async stop({ timeoutMs = STOP_TIMEOUT_MS }: StopOptions = {}): Promise<void> {
     await this.exporter.stop({ timeoutMs });
     await this.retention.stop();
+    // The gateway's last records, already answered: written before the store closes.
+    await Promise.allSettled([...this.#capturing]);
   }
 
   /** Runs one export cycle now (after a running one). */

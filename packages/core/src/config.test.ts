@@ -119,7 +119,7 @@ describe('config', () => {
     const result = parseConfig(
       `{"exporters": {"s3": {"bucket_name": "b", "prefix": "prod/", "every": 0.5, "limit": -1, "bucket": "typo",
         "endpoint": "ftp://x", "access_secret": "env:MISSING"}},
-        "database": {"retention": {"duration": "30m", "require_export": "yes"}}, "providers": {}}`,
+        "database": {"retention": {"duration": "30m", "require_export": "yes"}}, "provider": {}}`,
     );
     expect(result.ok).toBe(false);
     expect(
@@ -128,7 +128,7 @@ describe('config', () => {
         .sort(),
     ).toEqual(
       [
-        'providers: unknown key',
+        'provider: unknown key',
         'exporters.s3.bucket: unknown key',
         'exporters.s3.access_secret: environment variable MISSING is not set',
         'exporters.s3.every: must be a whole number of at least 1',
@@ -258,5 +258,142 @@ describe('config', () => {
         { path: 'exporters.s3.access_secret', message: expect.stringContaining(REDACTED) },
       ],
     });
+  });
+
+  const gatewayConfig = `{
+  "providers": {
+    "openai": {
+      "baseurl": "https://api.openai.com/v1",
+      "apikey": "env:TEST_OPENAI_KEY",
+      "models": ["gpt-4o", "gpt-4o-mini"],
+      "compatibility": { "openai_chat": true, "openai_responses": true },
+    },
+    "anthropic": {
+      "baseurl": "https://api.anthropic.com/v1",
+      "apikey": "sk-ant-literal", // written out
+      "models": ["claude-sonnet-4-5"],
+      "authorization": "x-api-key",
+      "compatibility": { "anthropic_messages": true },
+    },
+  },
+  "gateway": {
+    "tokens": [
+      { "token": "team-a-token", "login_name": "alice@example.com", "tags": ["tag:dev"] },
+      { "token": "env:TEST_TEAM_B", "login_name": "bob@example.com" },
+    ],
+    "tailscale_serve_headers": true,
+  },
+}`;
+  const gatewayEnv = { TEST_OPENAI_KEY: 'sk-openai-from-env', TEST_TEAM_B: 'team-b-token' };
+
+  it('reads providers and the gateway’s clients, with defaults', () => {
+    const result = parseConfig(gatewayConfig, gatewayEnv);
+    expect(result.ok, JSON.stringify(result)).toBe(true);
+    if (!result.ok) return;
+    expect(result.config.providers.openai).toEqual({
+      baseurl: 'https://api.openai.com/v1',
+      apikey: 'sk-openai-from-env',
+      models: ['gpt-4o', 'gpt-4o-mini'],
+      authorization: 'bearer',
+      compatibility: { openai_chat: true, openai_responses: true, anthropic_messages: false },
+    });
+    expect(result.config.gateway).toEqual({
+      tokens: [
+        { token: 'team-a-token', login_name: 'alice@example.com', node_id: '', tags: ['tag:dev'] },
+        { token: 'team-b-token', login_name: 'bob@example.com', node_id: '', tags: [] },
+      ],
+      tailscale_serve_headers: true,
+      tailscale_socket: '',
+      allow_anonymous: false,
+      raw_body_max_bytes: 1024 * 1024,
+      session_idle_minutes: 30,
+    });
+    expect(DEFAULT_CONFIG.providers).toEqual({});
+  });
+
+  it('names every problem in providers and the gateway by its path', () => {
+    const result = parseConfig(
+      JSON.stringify({
+        providers: {
+          a: {
+            baseurl: 'ftp://x',
+            models: [],
+            authorization: 'basic',
+            compatibility: {},
+            extra: 1,
+          },
+          b: { models: ['m', ''], compatibility: { openai_chat: true } },
+          c: { baseurl: 'http://c', models: ['m'], compatibility: { openai_chat: true } },
+          d: 'nope',
+        },
+        gateway: {
+          tokens: [
+            { token: 't', login_name: 'x' },
+            { token: 't', login_name: 'y' },
+            { login_name: '' },
+          ],
+          session_idle_minutes: 0,
+        },
+      }),
+    );
+    expect(result.ok).toBe(false);
+    expect(
+      formatIssues(result.ok ? [] : result.errors)
+        .split('\n')
+        .sort(),
+    ).toEqual(
+      [
+        'providers.a.baseurl: must be an http:// or https:// URL',
+        'providers.a.models: must name at least one model',
+        'providers.a.authorization: must be "bearer" or "x-api-key"',
+        'providers.a.compatibility: must turn on at least one of openai_chat, openai_responses, anthropic_messages',
+        'providers.a.extra: unknown key',
+        'providers.b.baseurl: is required',
+        'providers.b.models.1: must not be empty',
+        'providers.d: must be an object',
+        'gateway.tokens.2.token: is required',
+        'gateway.tokens.2.login_name: must not be empty',
+        'gateway.tokens: must not give one token twice',
+        'gateway.session_idle_minutes: must be a whole number of at least 1',
+      ].sort(),
+    );
+    // Checks that need the rest valid: one provider per model and API, tokens given once.
+    const conflicts = parseConfig(
+      JSON.stringify({
+        providers: {
+          b: { baseurl: 'http://b', models: ['m'], compatibility: { openai_chat: true } },
+          c: { baseurl: 'http://c', models: ['m'], compatibility: { openai_chat: true } },
+        },
+        gateway: {
+          tokens: [
+            { token: 't', login_name: 'x' },
+            { token: 't', login_name: 'y' },
+          ],
+        },
+      }),
+    );
+    expect(
+      formatIssues(conflicts.ok ? [] : conflicts.errors)
+        .split('\n')
+        .sort(),
+    ).toEqual([
+      'gateway.tokens: must not give one token twice',
+      'providers: model "m" is listed by providers b and c for openai_chat: a request could go to either',
+    ]);
+  });
+
+  it('redacts provider keys and client tokens, in the config and in its text', () => {
+    const result = parseConfig(gatewayConfig, gatewayEnv);
+    const shown = JSON.stringify(result.ok && redactConfig(result.config));
+    for (const secret of ['sk-openai-from-env', 'sk-ant-literal', 'team-a-token', 'team-b-token'])
+      expect(shown).not.toContain(secret);
+    const text = redactConfigText(gatewayConfig);
+    expect(text).not.toContain('sk-ant-literal');
+    expect(text).not.toContain('team-a-token');
+    expect(text).toContain('"apikey": "env:TEST_OPENAI_KEY"');
+    expect(text).toContain('"apikey": "<redacted>", // written out');
+    expect(text).toContain('"token": "env:TEST_TEAM_B"');
+    const restored = restoreRedactedSecrets(text, gatewayConfig);
+    expect(restored).toBe(gatewayConfig);
   });
 });

@@ -53,11 +53,22 @@ interface ParseContext {
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
-/** An object of known keys; any other key is an error at its own path. */
+/** An object of known keys; any other key is an error at its own path, a missing one at its. */
 const section = <const Entries extends v.ObjectEntries>(entries: Entries) =>
   v.pipe(
     v.custom<Record<string, unknown>>(isObject, 'must be an object'),
-    v.strictObject(entries, 'unknown key'),
+    v.strictObject(entries, (issue) =>
+      issue.expected === 'never' ? 'unknown key' : 'is required',
+    ),
+  );
+
+const flag = v.optional(v.boolean('must be true or false'), false);
+
+/** A list of non-empty strings. */
+const names = (what: string) =>
+  v.array(
+    v.pipe(v.string('must be a string'), v.minLength(1, 'must not be empty')),
+    `must be a list of ${what}`,
   );
 
 const text = (fallback = '') => v.optional(v.string('must be a string'), fallback);
@@ -219,15 +230,112 @@ const retention = v.pipe(
   }),
 );
 
+/** The APIs a provider speaks, as the gateway serves them. */
+export const PROVIDER_APIS = ['openai_chat', 'openai_responses', 'anthropic_messages'] as const;
+
+/** An LLM provider the gateway forwards to: `providers.<id>`. */
+const provider = (context: ParseContext) =>
+  section({
+    /** The API's base URL, such as https://api.openai.com/v1. */
+    baseurl: v.pipe(
+      v.string('must be a string'),
+      v.check(isHttpUrl, 'must be an http:// or https:// URL'),
+    ),
+    /** The provider's key, sent upstream in place of the client's. */
+    apikey: secret(context),
+    /** The models it serves: requests are routed by their `model`. */
+    models: v.pipe(names('model names'), v.minLength(1, 'must name at least one model')),
+    /** How the key goes: `Authorization: Bearer` or `x-api-key` (Anthropic). */
+    authorization: v.optional(
+      v.picklist(['bearer', 'x-api-key'], 'must be "bearer" or "x-api-key"'),
+      'bearer',
+    ),
+    /** The APIs it speaks. */
+    compatibility: v.pipe(
+      section({ openai_chat: flag, openai_responses: flag, anthropic_messages: flag }),
+      v.check(
+        (apis) => PROVIDER_APIS.some((api) => apis[api]),
+        `must turn on at least one of ${PROVIDER_APIS.join(', ')}`,
+      ),
+    ),
+  });
+
+/** One model, one API, one provider: a request's model must say where it goes. */
+const oneProviderPerModel = v.rawCheck<Record<string, v.InferOutput<ReturnType<typeof provider>>>>(
+  ({ dataset, addIssue }) => {
+    if (!dataset.typed) return;
+    const seen = new Map<string, string>();
+    for (const [id, entry] of Object.entries(dataset.value)) {
+      for (const model of entry.models) {
+        for (const api of PROVIDER_APIS.filter((name) => entry.compatibility[name])) {
+          const other = seen.get(`${api} ${model}`);
+          if (other)
+            addIssue({
+              message: `model ${JSON.stringify(model)} is listed by providers ${other} and ${id} for ${api}: a request could go to either`,
+            });
+          seen.set(`${api} ${model}`, id);
+        }
+      }
+    }
+  },
+);
+
+/** The gateway's clients: who may use it, and how requests are recorded. */
+const gateway = (context: ParseContext) =>
+  section({
+    /** API tokens clients send as their key, each naming who it is. */
+    tokens: v.optional(
+      v.pipe(
+        v.array(
+          section({
+            token: v.pipe(
+              secret(context),
+              v.check((token) => token !== '', 'is required'),
+            ),
+            login_name: v.pipe(v.string('must be a string'), v.minLength(1, 'must not be empty')),
+            node_id: text(),
+            tags: v.optional(names('tags'), []),
+          }),
+          'must be a list',
+        ),
+        v.check(
+          (tokens) => new Set(tokens.map((entry) => entry.token)).size === tokens.length,
+          'must not give one token twice',
+        ),
+      ),
+      [],
+    ),
+    /** Trust `tailscale serve`'s Tailscale-User-Login header, from loopback only. */
+    tailscale_serve_headers: flag,
+    /** tailscaled's LocalAPI socket, to ask who a peer is; "" for none. */
+    tailscale_socket: text(),
+    /** Serve requests no identity claims, as "anonymous". */
+    allow_anonymous: flag,
+    /** A stream's raw text is kept with its record up to this many bytes. */
+    raw_body_max_bytes: wholeNumber(0, 1024 * 1024, {
+      value: MAX_FILE_BYTES,
+      why: '1 GiB',
+    }),
+    /** A session ends after this many minutes without a request. */
+    session_idle_minutes: wholeNumber(1, 30, { value: 7 * 24 * 60, why: 'a week' }),
+  });
+
 const configSchema = (context: ParseContext) =>
   section({
     exporters: v.optional(section({ s3: v.optional(s3Exporter(context), {}) }), {}),
     database: v.optional(section({ retention: v.optional(retention, {}) }), {}),
+    providers: v.optional(
+      v.pipe(v.record(v.string(), provider(context), 'must be an object'), oneProviderPerModel),
+      {},
+    ),
+    gateway: v.optional(gateway(context), {}),
   });
 
 export type AppConfig = v.InferOutput<ReturnType<typeof configSchema>>;
 export type S3ExporterConfig = AppConfig['exporters']['s3'];
 export type RetentionConfig = AppConfig['database']['retention'];
+export type ProviderConfig = AppConfig['providers'][string];
+export type GatewayConfig = AppConfig['gateway'];
 
 export type ConfigResult =
   | { ok: true; config: AppConfig; warnings: ConfigIssue[] }
@@ -291,6 +399,9 @@ interface SchemaNode {
   wrapped?: SchemaNode;
   pipe?: SchemaNode[];
   entries?: Record<string, SchemaNode>;
+  /** A record's values; an array's items. */
+  value?: SchemaNode;
+  item?: SchemaNode;
   metadata?: { secret?: boolean };
 }
 
@@ -306,6 +417,12 @@ function secretPaths(schema: SchemaNode, value: unknown, path: JSONPath = []): J
   if (schema.wrapped) return secretPaths(schema.wrapped, value, path);
   const parts = pipeParts(schema);
   if (parts.some((part) => part.metadata?.secret)) return typeof value === 'string' ? [path] : [];
+  const record = parts.find((part) => part.type === 'record')?.value;
+  if (record && isObject(value))
+    return Object.keys(value).flatMap((key) => secretPaths(record, value[key], [...path, key]));
+  const items = parts.find((part) => part.type === 'array')?.item;
+  if (items && Array.isArray(value))
+    return value.flatMap((item, index) => secretPaths(items, item, [...path, index]));
   const object = parts.find((part) => part.entries);
   if (!object?.entries || !isObject(value)) return [];
   return Object.entries(object.entries).flatMap(([key, entry]) =>
@@ -316,7 +433,11 @@ function secretPaths(schema: SchemaNode, value: unknown, path: JSONPath = []): J
 const SCHEMA = configSchema({ env: {}, warn: () => {} }) as unknown as SchemaNode;
 
 const valueAt = (value: unknown, path: JSONPath): unknown =>
-  path.reduce<unknown>((at, key) => (isObject(at) ? at[key as string] : undefined), value);
+  path.reduce<unknown>(
+    (at, key) =>
+      Array.isArray(at) ? at[key as number] : isObject(at) ? at[key as string] : undefined,
+    value,
+  );
 
 /** A secret as written out in a config, not an `env:` reference or an empty value. */
 const isLiteralSecret = (value: unknown): value is string =>

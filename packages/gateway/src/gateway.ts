@@ -29,20 +29,25 @@ export interface GatewayProvider {
 /** A record as the gateway makes it: everything but the id, which the store assigns. */
 export type GatewayCapture = Omit<ExportRecord, 'id'> & { capture: Capture };
 
+/** What may change while the gateway runs (read for every request). */
+export interface GatewaySettings {
+  /** A stream's raw text is kept with its record up to this size. Default 1 MiB. */
+  rawBodyMaxBytes?: number;
+  /** A session ends after this long without a request. Default 30 minutes. */
+  sessionIdleMs?: number;
+}
+
 export interface GatewayOptions {
   /** The providers now (read for every request: config changes apply at once). */
   providers: () => readonly GatewayProvider[];
+  settings?: () => GatewaySettings;
   /** Takes each request's record, once its response has ended. Must not throw. */
   onCapture: (capture: GatewayCapture) => void;
   fetch?: typeof fetch;
   /** The largest request body. Default 32 MiB. */
   maxRequestBytes?: number;
-  /** A stream's raw text is kept with its record up to this size. Default 1 MiB. */
-  rawBodyMaxBytes?: number;
   /** After a client leaves a stream, how long the upstream is read on for its usage. Default 60 s. */
   drainMs?: number;
-  /** A session ends after this long without a request. Default 30 minutes. */
-  sessionIdleMs?: number;
   now?: () => number;
 }
 
@@ -75,6 +80,32 @@ class RawText {
   }
 }
 
+/** The body as text, or undefined once it passes `limit` bytes (read no further). */
+async function readLimited(request: Request, limit: number): Promise<string | undefined> {
+  if (Number(request.headers.get('content-length') ?? 0) > limit) return undefined;
+  if (!request.body) return '';
+  const reader = request.body.getReader();
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      return undefined;
+    }
+    parts.push(value);
+  }
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const part of parts) {
+    all.set(part, at);
+    at += part.byteLength;
+  }
+  return new TextDecoder().decode(all);
+}
+
 interface Exchange {
   api: Api;
   identity: Identity;
@@ -94,7 +125,7 @@ export class Gateway {
   constructor(options: GatewayOptions) {
     this.#options = options;
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
-    this.#sessions = new SessionTracker(options.sessionIdleMs ?? 30 * 60_000);
+    this.#sessions = new SessionTracker(() => options.settings?.().sessionIdleMs ?? 30 * 60_000);
     this.#now = options.now ?? Date.now;
   }
 
@@ -130,11 +161,8 @@ export class Gateway {
     };
 
     const limit = this.#options.maxRequestBytes ?? 32 * 1024 * 1024;
-    const declared = Number(request.headers.get('content-length') ?? 0);
-    if (declared > limit) return refuse(413, `request body is larger than ${limit} bytes`);
-    const raw = await request.text();
-    if (encoder.encode(raw).byteLength > limit)
-      return refuse(413, `request body is larger than ${limit} bytes`);
+    const raw = await readLimited(request, limit);
+    if (raw === undefined) return refuse(413, `request body is larger than ${limit} bytes`);
     const body = parseJson(raw);
     if (!isObject(body)) {
       exchange.request.raw_body = encoder.encode(raw);
@@ -212,7 +240,7 @@ export class Gateway {
     const source = upstream.body!.getReader();
     const decoder = new TextDecoder();
     const events = new SseParser();
-    const raw = new RawText(this.#options.rawBodyMaxBytes ?? 1024 * 1024);
+    const raw = new RawText(this.#options.settings?.().rawBodyMaxBytes ?? 1024 * 1024);
     let ended = false;
     /** Set when the client leaves: from then on the drain in cancel() reads, and records. */
     let clientGone = false;

@@ -12,6 +12,7 @@ export {
   type GatewayCapture,
   type GatewayOptions,
   type GatewayProvider,
+  type GatewaySettings,
   INCOMPLETE_HEADER,
 } from './gateway.ts';
 export {

@@ -3,7 +3,7 @@ import { SessionTracker } from './session.ts';
 
 describe('SessionTracker', () => {
   it('keeps a login’s requests to a model in one session while they come within the idle window', () => {
-    const sessions = new SessionTracker(60_000);
+    const sessions = new SessionTracker(() => 60_000);
     const a = sessions.sessionFor('alice', 'gpt-4o', 0);
     expect(sessions.sessionFor('alice', 'gpt-4o', 59_000)).toBe(a);
     expect(sessions.sessionFor('alice', 'gpt-4o', 118_000)).toBe(a); // each request extends it

@@ -8,10 +8,11 @@
 export const SESSION_HEADER = 'x-aperture-session-id';
 
 export class SessionTracker {
-  readonly #idleMs: number;
+  readonly #idleMs: () => number;
   readonly #sessions = new Map<string, { id: string; lastMs: number }>();
 
-  constructor(idleMs: number) {
+  /** `idleMs`: the window now (config may change it). */
+  constructor(idleMs: () => number) {
     this.#idleMs = idleMs;
   }
 
@@ -19,7 +20,7 @@ export class SessionTracker {
   sessionFor(login: string, model: string, nowMs: number): string {
     const key = `${login}\u0000${model}`;
     const last = this.#sessions.get(key);
-    if (last && nowMs - last.lastMs <= this.#idleMs) {
+    if (last && nowMs - last.lastMs <= this.#idleMs()) {
       last.lastMs = nowMs;
       return last.id;
     }
@@ -32,6 +33,6 @@ export class SessionTracker {
   /** Drops sessions past their idle window, so that the map follows the active ones. */
   #forgetIdle(nowMs: number): void {
     for (const [key, session] of this.#sessions)
-      if (nowMs - session.lastMs > this.#idleMs) this.#sessions.delete(key);
+      if (nowMs - session.lastMs > this.#idleMs()) this.#sessions.delete(key);
   }
 }
