@@ -11,11 +11,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeExportFile } from '@aperture-export/codec';
 import { nodeSqliteBinding, openSqliteStore } from '@aperture-export/core/sqlite-node';
+import { type FakeProvider, startFakeProvider } from '@aperture-export/gateway/testing';
 import { type S3Target, startS3Target } from '@aperture-export/testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  expectGatewayServes,
   expectServes,
   exporterConfig,
+  gatewayConfig,
   type ServerProcess,
   startServer,
   TOKENS,
@@ -40,22 +43,23 @@ const sqlite = { node: nodeSqliteBinding().name, bun: 'bun:sqlite', deno: 'node:
 const scratch = mkdtempSync(join(tmpdir(), 'boot-test-'));
 const servers: ServerProcess[] = [];
 let target: S3Target;
+let provider: FakeProvider;
 beforeAll(async () => {
-  target = await startS3Target();
+  [target, provider] = await Promise.all([startS3Target(), startFakeProvider()]);
 });
 afterAll(async () => {
   for (const server of servers) server.stop();
-  await target?.stop();
+  await Promise.all([target?.stop(), provider?.stop()]);
   rmSync(scratch, { recursive: true, force: true });
 });
 
-/** Writes `dir`/aperture.hujson with this exporter config, and starts `command` on it. */
-function serveWith(command: string[], dir: string, s3: object, ...args: string[]) {
+/** Writes `dir`/aperture.hujson with `config`, and starts `command` on it. */
+function serveWith(command: string[], dir: string, config: object, ...args: string[]) {
   mkdirSync(dir, { recursive: true });
-  const config = join(dir, 'aperture.hujson');
-  writeFileSync(config, JSON.stringify({ exporters: { s3 } }));
+  const file = join(dir, 'aperture.hujson');
+  writeFileSync(file, JSON.stringify(config));
   const server = startServer(
-    [...command, '--port', '0', '--data', join(dir, 'data'), '--config', config, ...args],
+    [...command, '--port', '0', '--data', join(dir, 'data'), '--config', file, ...args],
     root,
   );
   servers.push(server);
@@ -66,7 +70,9 @@ describe.each(Object.keys(entries) as Array<keyof typeof entries>)('server on %s
   it('answers /healthz, ingests a capture and exports it to S3', async () => {
     const dir = join(scratch, runtime);
     const prefix = `${target.prefix}/boot-${runtime}`;
-    const server = serveWith(entries[runtime], dir, exporterConfig(target, { prefix }));
+    const server = serveWith(entries[runtime], dir, {
+      exporters: { s3: exporterConfig(target, { prefix }) },
+    });
     const url = await server.url;
     await expectServes(url);
     // Each runtime's default engine: native zstd where it has one (Bun, Deno, Node >= 22.15),
@@ -96,6 +102,16 @@ describe.each(Object.keys(entries) as Array<keyof typeof entries>)('server on %s
     expect(records.map((record) => record.id)).toEqual([1]);
   });
 
+  it('serves the gateway: a streamed chat through a provider becomes one record', async () => {
+    const login = `${runtime}@example.com`;
+    const server = serveWith(
+      entries[runtime],
+      join(scratch, `${runtime}-gateway`),
+      gatewayConfig(provider, login),
+    );
+    await expectGatewayServes(await server.url, login);
+  });
+
   it('refuses a wrong command line in one line, with exit code 2', () => {
     for (const [args, message] of [
       [['--port', 'abc'], '--port must be a port number from 0 to 65535, got "abc"'],
@@ -121,11 +137,15 @@ describe.each(Object.keys(entries) as Array<keyof typeof entries>)('server on %s
       direct[runtime],
       join(scratch, `${runtime}-silent`),
       {
-        endpoint: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`,
-        bucket_name: 'silent',
-        region: 'us-east-1',
-        access_key_id: 'AKIASILENT',
-        access_secret: 'silent-secret',
+        exporters: {
+          s3: {
+            endpoint: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`,
+            bucket_name: 'silent',
+            region: 'us-east-1',
+            access_key_id: 'AKIASILENT',
+            access_secret: 'silent-secret',
+          },
+        },
       },
       ...['--stop-timeout', '1'],
     );

@@ -9,9 +9,17 @@ import { join } from 'node:path';
 import { recordToJson } from '@aperture-export/codec';
 import { makeRecords } from '@aperture-export/codec/testing';
 import { openSqliteStore } from '@aperture-export/core/sqlite-node';
+import { type FakeProvider, startFakeProvider } from '@aperture-export/gateway/testing';
 import { S3_FAULTS, type S3Target, startS3Target } from '@aperture-export/testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectServes, exporterConfig, startServer, TSX_LOADER } from './helpers.ts';
+import {
+  expectGatewayServes,
+  expectServes,
+  exporterConfig,
+  gatewayConfig,
+  startServer,
+  TSX_LOADER,
+} from './helpers.ts';
 
 const server = new URL('..', import.meta.url).pathname;
 /** The CLI two ways: the TypeScript source through tsx, and the bundle `pnpm start` runs. */
@@ -20,15 +28,16 @@ const commands = {
   bundle: [process.execPath, join(server, 'dist/aperture.mjs')],
 };
 let target: S3Target;
+let provider: FakeProvider;
 let root: string;
 let dir: string;
 let command: string[];
 beforeAll(async () => {
-  target = await startS3Target();
+  [target, provider] = await Promise.all([startS3Target(), startFakeProvider()]);
   root = mkdtempSync(join(tmpdir(), 'cli-test-'));
 }, 60_000);
 afterAll(async () => {
-  await target?.stop();
+  await Promise.all([target?.stop(), provider?.stop()]);
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -93,10 +102,16 @@ describe.each(Object.keys(commands) as Array<keyof typeof commands>)(
       ]);
     });
 
-    it('serve: answers /healthz and ingests a capture', async () => {
-      const server = startServer([...command, 'serve', '--port', '0', '--data', 'data-serve'], dir);
+    it('serve: answers /healthz, ingests a capture, and serves the gateway', async () => {
+      writeFileSync(join(dir, 'gateway.hujson'), JSON.stringify(gatewayConfig(provider, mode)));
+      const server = startServer(
+        [...command, 'serve', '--port', '0', '--data', 'data-serve', '--config', 'gateway.hujson'],
+        dir,
+      );
       try {
-        await expectServes(await server.url);
+        const url = await server.url;
+        await expectServes(url);
+        await expectGatewayServes(url, mode);
       } finally {
         server.stop();
       }

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { recordToJson } from '@aperture-export/codec';
 import { makeRecords } from '@aperture-export/codec/testing';
+import { FAKE_KEYS, FAKE_USAGE, type FakeProvider } from '@aperture-export/gateway/testing';
 import type { S3Target } from '@aperture-export/testcontainers';
 import { expect } from 'vitest';
 
@@ -23,6 +24,55 @@ export function exporterConfig(target: S3Target, overrides: Record<string, unkno
     access_secret: config.secretAccessKey,
     ...overrides,
   };
+}
+
+/** Config for a gateway in front of the fake provider, with one client token. */
+export function gatewayConfig(provider: FakeProvider, login: string) {
+  return {
+    providers: {
+      fake: {
+        baseurl: provider.baseUrl,
+        apikey: FAKE_KEYS.openai,
+        models: ['gpt-4o'],
+        compatibility: { openai_chat: true },
+      },
+    },
+    gateway: { tokens: [{ token: GATEWAY_CLIENT_TOKEN, login_name: login }] },
+  };
+}
+
+const GATEWAY_CLIENT_TOKEN = 'test-gateway-client';
+
+/** A streamed chat through a server's gateway (gatewayConfig) becomes one record for `login`. */
+export async function expectGatewayServes(url: string, login: string): Promise<void> {
+  const response = await fetch(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${GATEWAY_CLIENT_TOKEN}`,
+      'content-type': 'application/json',
+    },
+    body: JSON.stringify({ model: 'gpt-4o', messages: [], stream: true }),
+  });
+  const text = await response.text();
+  expect(response.headers.get('content-type')).toContain('text/event-stream');
+  expect(text).toContain('data: [DONE]');
+  expect(text).not.toContain('"usage":{'); // asked for by the gateway, kept from the client
+  for (let i = 0; i < 100; i++) {
+    const usage = await fetch(`${url}/api/usage`, {
+      headers: { authorization: `Bearer ${TOKENS.admin}` },
+    });
+    const { records } = (await usage.json()) as { records: Array<Record<string, unknown>> };
+    const record = records.find((candidate) => candidate.api_type === 'oai_completions');
+    if (record) {
+      expect(record).toMatchObject({
+        identity: { login_name: login },
+        usage: { input_tokens: FAKE_USAGE.openai.input, output_tokens: FAKE_USAGE.openai.output },
+      });
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error('the gateway request left no record');
 }
 
 /** The tokens test servers run with. */

@@ -29,7 +29,7 @@ function setup(options: { drainMs?: number } = {}) {
         id: 'openai',
         baseUrl: provider.baseUrl,
         apiKey: FAKE_KEYS.openai,
-        models: ['gpt-4o', 'gpt-4o-tools', 'gpt-4o-slow', 'fail-429', 'fail-500'],
+        models: ['gpt-4o', 'gpt-4o-tools', 'gpt-4o-slow', 'fail-429', 'fail-500', 'my-local-model'],
         authorization: 'bearer',
         compatibility: ['openai_chat', 'openai_responses'],
       },
@@ -142,6 +142,13 @@ describe('Gateway, whole responses', () => {
       reasoning_tokens: 0,
     });
     expect(records[0]!.estimated_cost?.total_usd).toBeGreaterThan(0);
+  });
+
+  it('gives no cost for a model the price table does not know: never a guess', async () => {
+    const { call, records } = setup();
+    expect((await call(openAiChat, { model: 'my-local-model', messages: [] })).status).toBe(200);
+    expect(records[0]!.usage.input_tokens).toBe(FAKE_USAGE.openai.input);
+    expect(records[0]).not.toHaveProperty('estimated_cost');
   });
 
   it('passes upstream errors on as they are, and records them', async () => {
