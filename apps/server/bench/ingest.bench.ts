@@ -10,7 +10,6 @@
  * directory (synchronous = FULL: every answered capture is on disk). A second reference: the
  * store alone, in this process, appending the same captures 100 at a time (no HTTP, no JSON).
  */
-import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +18,7 @@ import { captureFromJson, recordToJson } from '@aperture-export/codec';
 import { makeRecords } from '@aperture-export/codec/testing';
 import type { NewCapture } from '@aperture-export/core';
 import { openSqliteStore } from '@aperture-export/core/sqlite-node';
+import { buildBundle, hasWrk, lua, runWrk, startBundledServer, WRK_DONE } from './harness.ts';
 
 const { values } = parseArgs({
   options: {
@@ -30,7 +30,6 @@ const { values } = parseArgs({
 });
 const seconds = Number(values.seconds ?? 10);
 const connections = Number(values.connections ?? 16);
-const server = new URL('..', import.meta.url).pathname;
 const TOKEN = 'bench-ingest-token';
 
 /** A capture of about 2 KB as a client sends it: the JSON mapping, without id. */
@@ -61,7 +60,6 @@ function wrkScript(perRequest: number): string {
   const template = JSON.stringify({ ...captureTemplate(), capture_id: '@ID@' });
   if (perRequest === 1) console.error(`capture: ${template.length} bytes of JSON`);
   const [before, after] = template.split('"@ID@"');
-  const lua = (text: string) => JSON.stringify(text); // a JSON string is a valid Lua string here
   return `
 local threads = 0
 function setup(thread)
@@ -83,92 +81,7 @@ function request()
     ["authorization"] = "Bearer ${TOKEN}",
   }, body)
 end
-function done(summary, latency, requests)
-  io.write(string.format("RESULT %d %d %d %.3f %.3f %.3f\\n", summary.requests,
-    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    summary.duration, latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.max / 1000))
-end
-`;
-}
-
-interface Load {
-  requests: number;
-  errors: number;
-  perSecond: number;
-  p50Ms: number;
-  p99Ms: number;
-  maxMs: number;
-}
-
-function runWrk(url: string, script?: string): Load {
-  const args = ['-t2', `-c${connections}`, `-d${seconds}s`, '--latency'];
-  if (script) args.push('-s', script);
-  const output = execFileSync('wrk', [...args, url], { encoding: 'utf8' });
-  const result = /RESULT (\d+) (\d+) (\d+) ([\d.]+) ([\d.]+) ([\d.]+)/.exec(output);
-  if (!result) {
-    // /healthz runs without a script: read wrk's own summary.
-    const rate = /Requests\/sec:\s+([\d.]+)/.exec(output)!;
-    const p99 = /99%\s+([\d.]+)(us|ms|s)/.exec(output)!;
-    const scale = { us: 0.001, ms: 1, s: 1000 }[p99[2] as 'us' | 'ms' | 's'];
-    return {
-      requests: 0,
-      errors: 0,
-      perSecond: Number(rate[1]),
-      p50Ms: 0,
-      p99Ms: Number(p99[1]) * scale,
-      maxMs: 0,
-    };
-  }
-  const [requests, errors, micros, p50, p99, max] = result.slice(1).map(Number) as number[];
-  return {
-    requests: requests!,
-    errors: errors!,
-    perSecond: requests! / (micros! / 1e6),
-    p50Ms: p50!,
-    p99Ms: p99!,
-    maxMs: max!,
-  };
-}
-
-async function startServer(dataDir: string): Promise<{ url: string; stop(): Promise<void> }> {
-  const profile = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [];
-  const child = spawn(
-    process.execPath,
-    [
-      ...profile,
-      join(server, 'dist/aperture.mjs'),
-      'serve',
-      '--port',
-      '0',
-      '--data',
-      dataDir,
-      '--config',
-      join(dataDir, 'none.hujson'),
-    ],
-    {
-      env: { ...process.env, APERTURE_INGEST_TOKEN: TOKEN, APERTURE_ADMIN_TOKEN: `${TOKEN}-admin` },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  const url = await new Promise<string>((resolve, reject) => {
-    let output = '';
-    child.stdout!.on('data', (chunk) => {
-      output += chunk;
-      const match = /listening on (http:\/\/\S+)/.exec(output);
-      if (match) resolve(match[1]!);
-    });
-    child.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
-  });
-  return {
-    url,
-    // SIGTERM: the server stops as in production (and writes its profile, if asked).
-    stop: () =>
-      new Promise<void>((resolve) => {
-        child.removeAllListeners('exit');
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
-  };
+${WRK_DONE}`;
 }
 
 /** The store's own speed: the same captures, parsed once, appended 100 at a time. */
@@ -188,16 +101,11 @@ async function storeAlone(dir: string): Promise<number> {
   return perSecond;
 }
 
-try {
-  execFileSync('wrk', ['--version'], { stdio: 'ignore' });
-} catch (error) {
-  // wrk prints its version and exits 1; only a missing binary throws ENOENT.
-  if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-    console.log('ingest bench skipped: wrk is not installed (Debian: apt-get install -y wrk)');
-    process.exit(0);
-  }
+if (!hasWrk()) {
+  console.log('ingest bench skipped: wrk is not installed (Debian: apt-get install -y wrk)');
+  process.exit(0);
 }
-execFileSync('pnpm', ['run', 'build'], { cwd: server, stdio: 'inherit' });
+buildBundle();
 const scratch = mkdtempSync(join(tmpdir(), 'ingest-bench-'));
 const rows: string[] = [];
 try {
@@ -208,14 +116,23 @@ try {
   ];
   for (const [name, perRequest] of runs) {
     const data = join(scratch, `data-${rows.length}`);
-    const instance = await startServer(data);
+    const instance = await startBundledServer({
+      dataDir: data,
+      configPath: join(data, 'none.hujson'),
+      env: { APERTURE_INGEST_TOKEN: TOKEN, APERTURE_ADMIN_TOKEN: `${TOKEN}-admin` },
+      nodeFlags: values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [],
+    });
     try {
       let script: string | undefined;
       if (perRequest) {
         script = join(scratch, `post-${perRequest}.lua`);
         writeFileSync(script, wrkScript(perRequest));
       }
-      const load = runWrk(`${instance.url}${perRequest ? '/v1/captures' : '/healthz'}`, script);
+      const load = runWrk(`${instance.url}${perRequest ? '/v1/captures' : '/healthz'}`, {
+        seconds,
+        connections,
+        script,
+      });
       const metrics = await (
         await fetch(`${instance.url}/metrics`, {
           headers: { authorization: `Bearer ${TOKEN}-admin` },

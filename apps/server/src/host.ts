@@ -35,6 +35,8 @@ export interface HostOptions {
   s3Client?: S3ClientOptions;
   /** Called after each exported file; see ExporterOptions.afterFile. */
   afterExportFile?: () => void;
+  /** The gateway's fetch for its upstream calls; see ServiceOptions.gatewayFetch. */
+  gatewayFetch?: typeof fetch;
   env?: Record<string, string | undefined>;
 }
 
@@ -151,6 +153,7 @@ export async function openHost(options: HostOptions): Promise<Host> {
     afterExportFile: options.afterExportFile,
     exporterId: exporterIdentity(dataDir),
     whois: localApiWhois,
+    gatewayFetch: options.gatewayFetch,
     env,
     log: stderrLogger,
   });

@@ -4,11 +4,13 @@ import { openSqliteStore } from '@aperture-export/core/sqlite-node';
 import { serve } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { type HostOptions, runServer, type ServeOptions } from './host.ts';
+import { nodeHttpFetch } from './node-fetch.ts';
 
 /** What every Node host (this server and the CLI) opens its store and S3 clients with. */
-export const NODE_HOST: Pick<HostOptions, 'openStore' | 's3Client'> = {
+export const NODE_HOST: Pick<HostOptions, 'openStore' | 's3Client' | 'gatewayFetch'> = {
   openStore: openSqliteStore,
   s3Client: { streamUploads: true }, // Node's fetch sends a stream's Content-Length
+  gatewayFetch: nodeHttpFetch(),
 };
 
 export function startNodeServer(options: ServeOptions) {

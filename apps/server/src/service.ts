@@ -70,7 +70,7 @@ export interface ServiceOptions {
    * can reach a Unix socket; the gateway asks it who a peer is when gateway.tailscale_socket is set.
    */
   whois?: (socketPath: string) => (addr: string) => Promise<unknown>;
-  /** Test seam: the gateway's fetch. */
+  /** The gateway's fetch for its upstream calls (node-fetch.ts on Node); default: fetch. */
   gatewayFetch?: typeof fetch;
 }
 
@@ -138,6 +138,9 @@ function gatewayProviders(config: AppConfig): GatewayProvider[] {
   }));
 }
 
+/** How long the gateway's records gather before they are written together. */
+const GATEWAY_RECORDS_WAIT_MS = 50;
+
 /** S3 clients kept for reuse: the current destination and a few older ones claims wait at. */
 const MAX_CLIENTS = 8;
 
@@ -166,6 +169,12 @@ export class ApertureService {
   #clients = new Map<string, S3Client>();
   /** Ingested captures, written in shared transactions (group commit). */
   #appends: GroupCommit;
+  /**
+   * The gateway's records, gathered for up to GATEWAY_RECORDS_WAIT_MS into one transaction: no
+   * client waits for them, and each commit holds the thread for its sync to disk, so fewer,
+   * larger commits keep that out of the gateway's requests.
+   */
+  #records: GroupCommit;
   /** Gateway records on their way to the store, awaited by stop(). */
   #capturing = new Set<Promise<unknown>>();
   #whois = new Map<string, (addr: string) => Promise<unknown>>();
@@ -174,6 +183,9 @@ export class ApertureService {
     this.#options = options;
     this.store = options.store;
     this.#appends = new GroupCommit(options.store);
+    this.#records = new GroupCommit(options.store, {
+      schedule: (write) => setTimeout(write, GATEWAY_RECORDS_WAIT_MS),
+    });
     this.#config = config;
     this.#text = text;
     this.exporter = new Exporter({
@@ -226,7 +238,7 @@ export class ApertureService {
     return {
       ...this.#metrics,
       exportDurationsMs: [...this.#metrics.exportDurationsMs],
-      ingestTransactions: this.#appends.stats.transactions,
+      ingestTransactions: this.#appends.stats.transactions + this.#records.stats.transactions,
     };
   }
 
@@ -242,7 +254,7 @@ export class ApertureService {
   /** A gateway request's record: stored off the response path, through the write queue. */
   #capture(capture: GatewayCapture): void {
     this.#metrics.gatewayRequests++;
-    const written = this.#appends.append([capture]).catch((error: unknown) => {
+    const written = this.#records.append([capture]).catch((error: unknown) => {
       this.#metrics.gatewayCaptureErrors++;
       this.#options.log?.('error', `a gateway record was not stored: ${(error as Error).message}`, {
         capture_id: capture.capture_id,

@@ -61,11 +61,13 @@ export async function expectGatewayServes(url: string, login: string): Promise<v
     const usage = await fetch(`${url}/api/usage`, {
       headers: { authorization: `Bearer ${TOKENS.admin}` },
     });
-    const { records } = (await usage.json()) as { records: Array<Record<string, unknown>> };
-    const record = records.find((candidate) => candidate.api_type === 'oai_completions');
+    const { records } = (await usage.json()) as {
+      records: Array<{ identity: { login_name: string } }>;
+    };
+    const record = records.find((candidate) => candidate.identity.login_name === login);
     if (record) {
       expect(record).toMatchObject({
-        identity: { login_name: login },
+        api_type: 'oai_completions',
         usage: { input_tokens: FAKE_USAGE.openai.input, output_tokens: FAKE_USAGE.openai.output },
       });
       return;

@@ -50,6 +50,8 @@ function setup(options: { drainMs?: number } = {}) {
     onCapture: (record) => records.push(record),
     drainMs: options.drainMs,
   });
+  /** Waits until `count` records were made (they are made just after the response). */
+  const recorded = (count: number) => waitFor(() => records.length >= count);
   const call = (api: Api, body: object, headers: Record<string, string> = {}) =>
     gateway.handle(
       api,
@@ -65,7 +67,7 @@ function setup(options: { drainMs?: number } = {}) {
       }),
       IDENTITY,
     );
-  return { gateway, records, call };
+  return { gateway, records, call, recorded };
 }
 
 /** Events of a streamed response, as a client reads them. */
@@ -81,7 +83,7 @@ const waitFor = async (check: () => boolean) => {
 
 describe('Gateway, whole responses', () => {
   it('OpenAI chat: routes by model, swaps the key, passes the answer on, and records it', async () => {
-    const { call, records } = setup();
+    const { call, records, recorded } = setup();
     const response = await call(openAiChat, {
       model: 'gpt-4o',
       messages: [{ role: 'user', content: 'hi' }],
@@ -93,6 +95,7 @@ describe('Gateway, whole responses', () => {
     const sent = provider.requests.at(-1)!;
     expect(sent.headers.authorization).toBe(`Bearer ${FAKE_KEYS.openai}`);
     expect(sent.headers.cookie).toBeUndefined();
+    await recorded(1);
     expect(records).toHaveLength(1);
     const [record] = records;
     const u = FAKE_USAGE.openai;
@@ -132,8 +135,9 @@ describe('Gateway, whole responses', () => {
   });
 
   it('normalises Anthropic usage: input counts cache writes and reads', async () => {
-    const { call, records } = setup();
+    const { call, records, recorded } = setup();
     await call(anthropicMessages, { model: 'claude-sonnet-4-5', max_tokens: 10, messages: [] });
+    await recorded(1);
     const u = FAKE_USAGE.anthropic;
     expect(records[0]!.usage).toEqual({
       input_tokens: u.input + u.cacheWrite + u.cacheRead,
@@ -145,20 +149,22 @@ describe('Gateway, whole responses', () => {
   });
 
   it('gives no cost for a model the price table does not know: never a guess', async () => {
-    const { call, records } = setup();
+    const { call, records, recorded } = setup();
     expect((await call(openAiChat, { model: 'my-local-model', messages: [] })).status).toBe(200);
+    await recorded(1);
     expect(records[0]!.usage.input_tokens).toBe(FAKE_USAGE.openai.input);
     expect(records[0]).not.toHaveProperty('estimated_cost');
   });
 
   it('passes upstream errors on as they are, and records them', async () => {
-    const { call, records } = setup();
+    const { call, records, recorded } = setup();
     const limited = await call(openAiChat, { model: 'fail-429', messages: [] });
     expect(limited.status).toBe(429);
     expect((await limited.json()).error.message).toBe('failing as fail-429 asks');
     const overloaded = await call(anthropicMessages, { model: 'fail-529', messages: [] });
     expect(overloaded.status).toBe(529);
     expect((await overloaded.json()).type).toBe('error');
+    await recorded(2);
     expect(records.map((r) => r.status_code)).toEqual([429, 529]);
     expect(records[0]!.estimated_cost).toBeUndefined();
   });

@@ -58,6 +58,11 @@ export const INCOMPLETE_HEADER = 'x-aperture-incomplete';
 
 const encoder = new TextEncoder();
 
+/** Runs `work` after the current turn's I/O: once the response in hand has been handed on. */
+const later: (work: () => void) => void =
+  (globalThis as { setImmediate?: (fn: () => void) => void }).setImmediate ??
+  ((work) => setTimeout(work, 0));
+
 /** The first bytes of a stream, kept only if the whole of it fits. */
 class RawText {
   #parts: Uint8Array[] = [];
@@ -82,7 +87,11 @@ class RawText {
 
 /** The body as text, or undefined once it passes `limit` bytes (read no further). */
 async function readLimited(request: Request, limit: number): Promise<string | undefined> {
-  if (Number(request.headers.get('content-length') ?? 0) > limit) return undefined;
+  const declared = request.headers.get('content-length');
+  if (Number(declared ?? 0) > limit) return undefined;
+  // A declared length is its own limit: text() then reads the body on the host's fast path
+  // (@hono/node-server reads it straight from the socket); a chunked one is counted as it comes.
+  if (declared !== null && request.headers.get('transfer-encoding') === null) return request.text();
   if (!request.body) return '';
   const reader = request.body.getReader();
   const parts: Uint8Array[] = [];
@@ -216,16 +225,20 @@ export class Gateway {
         `provider ${provider.id} ended its response early: ${error instanceof Error ? error.message : String(error)}`,
       );
     }
-    const json = parseJson(new TextDecoder().decode(bytes));
-    const result: ApiResult =
-      json === undefined ? { usage: undefined, toolUses: [], body: null } : api.read(json);
-    this.#record(
-      exchange,
-      upstream.status,
-      result,
-      upstream.headers,
-      json === undefined ? bytes : undefined,
-    );
+    // The record is made once the answer is on its way: reading its usage and pricing it are
+    // not the client's wait.
+    later(() => {
+      const json = parseJson(new TextDecoder().decode(bytes));
+      const result: ApiResult =
+        json === undefined ? { usage: undefined, toolUses: [], body: null } : api.read(json);
+      this.#record(
+        exchange,
+        upstream.status,
+        result,
+        upstream.headers,
+        json === undefined ? bytes : undefined,
+      );
+    });
     return new Response(bytes, {
       status: upstream.status,
       headers: clientHeaders(upstream.headers),

@@ -38,8 +38,7 @@ export function capturedHeaders(headers: Headers): HeaderMap {
 
 /**
  * The client's headers as sent upstream: without its credentials, the connection's own
- * headers, `accept-encoding` (fetch asks for what it can decode) and the gateway's own
- * `x-aperture-*`; with the provider's key.
+ * headers and the gateway's own `x-aperture-*`; with the provider's key.
  */
 export function upstreamHeaders(
   client: Headers,
@@ -54,6 +53,10 @@ export function upstreamHeaders(
   });
   if (authorization === 'bearer') headers.set('authorization', `Bearer ${apiKey}`);
   else headers.set('x-api-key', apiKey);
+  // Uncompressed, please: LLM answers are small or streamed, and decoding a compressed one
+  // cost more CPU than any other part of passing it on. A provider that compresses anyway is
+  // decoded by fetch.
+  headers.set('accept-encoding', 'identity');
   return headers;
 }
 

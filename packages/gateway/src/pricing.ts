@@ -3,8 +3,16 @@
  * and writes, tiers, dates). A model the table does not know has no estimate: never a guess.
  */
 import type { EstimatedCost } from '@aperture-export/codec';
-import { calcPrice } from '@pydantic/genai-prices';
+import { calcPrice, findProvider } from '@pydantic/genai-prices';
 import type { TokenUsage } from './apis/types.ts';
+
+/** The table's provider for each base URL, looked up once (a lookup tries every provider's pattern). */
+const providers = new Map<string, ReturnType<typeof findProvider>>();
+
+function providerAt(baseUrl: string) {
+  if (!providers.has(baseUrl)) providers.set(baseUrl, findProvider({ providerApiUrl: baseUrl }));
+  return providers.get(baseUrl);
+}
 
 /**
  * The cost of `usage` on `model`, if the table knows it: as the provider at `baseUrl` charges
@@ -23,8 +31,9 @@ export function estimateCost(
     cache_read_tokens: usage.cacheRead,
     cache_write_tokens: usage.cacheWrite,
   };
+  const provider = providerAt(baseUrl);
   const price =
-    calcPrice(tokens, model, { providerApiUrl: baseUrl, timestamp: at }) ??
+    (provider && calcPrice(tokens, model, { provider, timestamp: at })) ??
     calcPrice(tokens, model, { timestamp: at });
   if (!price) return undefined;
   return {

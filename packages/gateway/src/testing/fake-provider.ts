@@ -306,7 +306,14 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
   return JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>;
 }
 
-export async function startFakeProvider(): Promise<FakeProvider> {
+export interface FakeProviderOptions {
+  /** How long it thinks before it answers (or sends a stream's first event). Default 0. */
+  delayMs?: number;
+  /** Listen on this port (default: any free one). */
+  port?: number;
+}
+
+export async function startFakeProvider(options: FakeProviderOptions = {}): Promise<FakeProvider> {
   const requests: LoggedProviderRequest[] = [];
   let open = 0;
   const server: Server = createServer(async (req, res) => {
@@ -336,6 +343,7 @@ export async function startFakeProvider(): Promise<FakeProvider> {
         errorBody(path, Number(failure[1]), `failing as ${model} asks`),
       );
     const tools = model.endsWith('-tools');
+    if (options.delayMs) await new Promise((resolve) => setTimeout(resolve, options.delayMs));
     if (body.stream !== true) {
       if (path === '/v1/chat/completions') return send(200, openAiChatBody(model, tools));
       if (path === '/v1/responses') return send(200, responsesBody(model, tools));
@@ -366,7 +374,7 @@ export async function startFakeProvider(): Promise<FakeProvider> {
     }
     res.end();
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
     baseUrl: `http://127.0.0.1:${port}/v1`,

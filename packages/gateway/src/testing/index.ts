@@ -8,6 +8,7 @@ export {
   FAKE_TOOL_CALLS,
   FAKE_USAGE,
   type FakeProvider,
+  type FakeProviderOptions,
   type LoggedProviderRequest,
   startFakeProvider,
 } from './fake-provider.ts';
