@@ -25,6 +25,7 @@ import { getConnInfo } from '@hono/node-server/conninfo';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.ts';
+import { nodeHttpFetch } from '../src/node-fetch.ts';
 import { ApertureService } from '../src/service.ts';
 import { localApiWhois } from '../src/tailscale.ts';
 import { exporterConfig } from './helpers.ts';
@@ -47,7 +48,7 @@ const config = () => ({
     openai: {
       baseurl: provider.baseUrl,
       apikey: FAKE_KEYS.openai,
-      models: ['gpt-4o', 'gpt-4o-tools', 'gpt-4o-slow', 'fail-429'],
+      models: ['gpt-4o', 'gpt-4o-tools', 'gpt-4o-slow', 'gpt-4o-gzip', 'fail-429'],
       compatibility: { openai_chat: true, openai_responses: true },
     },
     anthropic: {
@@ -75,6 +76,7 @@ beforeAll(async () => {
     },
     zstd: await (await import('@aperture-export/codec')).loadZstd(),
     whois: localApiWhois,
+    gatewayFetch: nodeHttpFetch(), // as the Node host runs it
   }));
   const app = createApp({
     service,
@@ -203,6 +205,15 @@ describe('gateway with the OpenAI SDK', () => {
     expect(record.capture!.tool_uses).toEqual(FAKE_TOOL_CALLS);
   });
 
+  it('an answer the provider gzips anyway is decoded on the way', async () => {
+    const completion = await openai().chat.completions.create({
+      model: 'gpt-4o-gzip',
+      messages: [],
+    });
+    expect(completion.choices[0]!.message.content).toContain('Hello from gpt-4o-gzip');
+    expect((await lastRecord()).usage).toEqual(openAiUsage);
+  });
+
   it('lists the models the gateway serves', async () => {
     const models = [];
     for await (const model of openai().models.list()) models.push(model.id);
@@ -212,6 +223,7 @@ describe('gateway with the OpenAI SDK', () => {
         'claude-sonnet-4-5-tools',
         'fail-429',
         'gpt-4o',
+        'gpt-4o-gzip',
         'gpt-4o-slow',
         'gpt-4o-tools',
       ].sort(),

@@ -29,7 +29,15 @@ function setup(options: { drainMs?: number } = {}) {
         id: 'openai',
         baseUrl: provider.baseUrl,
         apiKey: FAKE_KEYS.openai,
-        models: ['gpt-4o', 'gpt-4o-tools', 'gpt-4o-slow', 'fail-429', 'fail-500', 'my-local-model'],
+        models: [
+          'gpt-4o',
+          'gpt-4o-tools',
+          'gpt-4o-slow',
+          'gpt-4o-gzip',
+          'fail-429',
+          'fail-500',
+          'my-local-model',
+        ],
         authorization: 'bearer',
         compatibility: ['openai_chat', 'openai_responses'],
       },
@@ -89,7 +97,7 @@ describe('Gateway, whole responses', () => {
       messages: [{ role: 'user', content: 'hi' }],
     });
     expect(response.status).toBe(200);
-    expect(response.headers.get('content-encoding')).toBeNull(); // the upstream's gzip, decoded
+    expect(provider.requests.at(-1)!.headers['accept-encoding']).toBe('identity');
     const body = await response.json();
     expect(body.choices[0].message.content).toBe('Hello from gpt-4o. The weather is fine.');
     const sent = provider.requests.at(-1)!;
@@ -118,6 +126,15 @@ describe('Gateway, whole responses', () => {
     expect(record!.capture.request.body).toMatchObject({ model: 'gpt-4o' });
     expect(record!.capture.response.body).toEqual(body);
     expect(record!.capture_id).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('decodes an answer a provider compresses anyway', async () => {
+    const { call, records, recorded } = setup();
+    const response = await call(openAiChat, { model: 'gpt-4o-gzip', messages: [] });
+    expect(response.headers.get('content-encoding')).toBeNull();
+    expect((await response.json()).choices[0].message.content).toContain('Hello from gpt-4o-gzip');
+    await recorded(1);
+    expect(records[0]!.usage.input_tokens).toBe(FAKE_USAGE.openai.input);
   });
 
   it('reads tool uses from each API’s whole response', async () => {

@@ -8,7 +8,9 @@
  * - any name: a short text answer, with fixed usage counts (FAKE_USAGE);
  * - a name ending in `-tools`: two tool calls (get_weather and get_time) instead of text;
  * - `fail-<status>`: an error with that status, in the API's shape;
- * - a name ending in `-slow`: a stream whose events come FAKE_SLOW_MS apart.
+ * - a name ending in `-slow`: a stream whose events come FAKE_SLOW_MS apart;
+ * - a name ending in `-gzip`: a whole answer gzipped whatever the client accepts (others are
+ *   gzipped only when the client accepts it).
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -326,7 +328,9 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
       : req.headers.authorization === `Bearer ${FAKE_KEYS.openai}`;
     const send = (status: number, json: object) => {
       const text = Buffer.from(JSON.stringify(json));
-      const gzip = /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
+      const gzip =
+        String(body.model ?? '').endsWith('-gzip') ||
+        /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
       res.writeHead(status, {
         'content-type': 'application/json',
         'x-request-id': 'req_fake',
