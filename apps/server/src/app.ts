@@ -5,7 +5,7 @@
  */
 import { recordToJson } from '@aperture-export/codec';
 import { formatIssues, type Logger, redactConfig, type UsageTotals } from '@aperture-export/core';
-import { APIS, type Api } from '@aperture-export/gateway';
+import { APIS, type Api, sameText } from '@aperture-export/gateway';
 import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import { bearerAuth } from 'hono/bearer-auth';
 import { bodyLimit } from 'hono/body-limit';
@@ -27,15 +27,6 @@ export interface AppOptions {
   peer?: (c: Context) => { address?: string; port?: number };
 }
 
-/** Compares tokens in time that does not depend on where they differ. */
-function sameToken(given: string, expected: string): boolean {
-  const a = new TextEncoder().encode(given);
-  const b = new TextEncoder().encode(expected);
-  let difference = a.length ^ b.length;
-  for (let i = 0; i < b.length; i++) difference |= (a[i] ?? 0) ^ b[i]!;
-  return difference === 0;
-}
-
 /**
  * Requires `Authorization: Bearer <token>` (RFC 6750): 401 without it or with another token,
  * 400 for a malformed header; the answer names the token wanted, never the token.
@@ -43,7 +34,7 @@ function sameToken(given: string, expected: string): boolean {
 function requireToken(token: string, realm: 'admin' | 'ingest') {
   const message = { error: `a valid ${realm} bearer token is required` };
   return bearerAuth({
-    verifyToken: (given) => sameToken(given, token),
+    verifyToken: (given) => sameText(given, token),
     realm,
     noAuthenticationHeader: { message },
     invalidAuthenticationHeader: { message },

@@ -36,8 +36,8 @@ export function clientToken(headers: Headers): string | undefined {
   return bearer || headers.get('x-api-key') || headers.get('api-key') || undefined;
 }
 
-/** Compares in time that does not depend on where the strings differ. */
-function sameText(given: string, expected: string): boolean {
+/** Compares in time that does not depend on where the strings differ (tokens, keys). */
+export function sameText(given: string, expected: string): boolean {
   const a = new TextEncoder().encode(given);
   const b = new TextEncoder().encode(expected);
   let difference = a.length ^ b.length;

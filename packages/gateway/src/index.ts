@@ -22,6 +22,7 @@ export {
   type IdentityResolver,
   identityFromWhois,
   isLoopback,
+  sameText,
   type TokenIdentity,
   tailscaleServeIdentity,
   tailscaleWhoisIdentity,
