@@ -21,16 +21,27 @@ import {
 } from '../json.ts';
 import type { Api, ApiResult, StreamReader, TokenUsage } from './types.ts';
 
-export function chatUsage(value: unknown): TokenUsage | undefined {
+/**
+ * Usage as both OpenAI APIs report it, under their own names: Chat Completions counts
+ * `prompt_tokens` and `completion_tokens`, Responses `input_tokens` and `output_tokens`; each
+ * with `<name>_details` for cached input and reasoning output.
+ */
+export function openAiUsage(
+  value: unknown,
+  input: 'prompt' | 'input',
+  output: 'completion' | 'output',
+): TokenUsage | undefined {
   if (!isObject(value)) return undefined;
   return {
-    input: count(value.prompt_tokens),
-    output: count(value.completion_tokens),
-    cacheRead: count(object(value.prompt_tokens_details).cached_tokens),
+    input: count(value[`${input}_tokens`]),
+    output: count(value[`${output}_tokens`]),
+    cacheRead: count(object(value[`${input}_tokens_details`]).cached_tokens),
     cacheWrite: 0,
-    reasoning: count(object(value.completion_tokens_details).reasoning_tokens),
+    reasoning: count(object(value[`${output}_tokens_details`]).reasoning_tokens),
   };
 }
+
+const chatUsage = (value: unknown) => openAiUsage(value, 'prompt', 'completion');
 
 /** OpenAI's error shape, shared by its two APIs. */
 export function openAiError(status: number, message: string): JsonValue {

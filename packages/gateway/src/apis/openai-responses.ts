@@ -9,29 +9,11 @@
  * arguments by item id; a stream cut short still gives the calls seen so far.
  */
 import type { JsonValue, ToolUse } from '@aperture-export/codec';
-import {
-  array,
-  count,
-  isObject,
-  type JsonObject,
-  object,
-  parseJson,
-  text,
-  toolInput,
-} from '../json.ts';
-import { openAiError } from './openai-chat.ts';
-import type { Api, ApiResult, StreamReader, TokenUsage } from './types.ts';
+import { array, isObject, type JsonObject, object, parseJson, text, toolInput } from '../json.ts';
+import { openAiError, openAiUsage } from './openai-chat.ts';
+import type { Api, ApiResult, StreamReader } from './types.ts';
 
-export function responsesUsage(value: unknown): TokenUsage | undefined {
-  if (!isObject(value)) return undefined;
-  return {
-    input: count(value.input_tokens),
-    output: count(value.output_tokens),
-    cacheRead: count(object(value.input_tokens_details).cached_tokens),
-    cacheWrite: 0,
-    reasoning: count(object(value.output_tokens_details).reasoning_tokens),
-  };
-}
+const responsesUsage = (value: unknown) => openAiUsage(value, 'input', 'output');
 
 /** Function calls among output items, by their call_id. */
 function toolUses(output: JsonValue[]): ToolUse[] {
