@@ -170,6 +170,35 @@ describe('config', () => {
     ]);
   });
 
+  it('gives each error the line of its field, or of the object missing it', () => {
+    const text = [
+      '{',
+      '  // the exporter',
+      '  "exporters": {',
+      '    "s3": {',
+      '      "bucket_name": "b",',
+      '      "prefix": "../x",',
+      '      "every": 0,',
+      '    },',
+      '  },',
+      '  "providers": { "p": { "models": ["m"] } },',
+      '}',
+    ].join('\n');
+    const result = parseConfig(text);
+    expect(result.ok).toBe(false);
+    const lines = Object.fromEntries(
+      (result.ok ? [] : result.errors).map((issue) => [issue.path, issue.line]),
+    );
+    expect(lines['exporters.s3.prefix']).toBe(6);
+    expect(lines['exporters.s3.every']).toBe(7);
+    // baseurl is missing: reported where provider "p" is written.
+    expect(lines['providers.p.baseurl']).toBe(10);
+    expect(parseConfig('{\n\n  "exporters": }')).toMatchObject({
+      ok: false,
+      errors: [{ path: '', line: 3 }],
+    });
+  });
+
   it('reports a syntax error as one error', () => {
     const result = parseConfig('{"exporters": }');
     expect(result.ok).toBe(false);

@@ -7,7 +7,7 @@
  */
 import { prefixProblem } from '@aperture-export/codec';
 import * as v from 'valibot';
-import { type JSONPath, parseHuJson, setHuJsonValue } from './hujson.ts';
+import { HuJsonError, type JSONPath, lineOfPath, parseHuJson, setHuJsonValue } from './hujson.ts';
 import type { ExportDestination } from './store/types.ts';
 
 export const LIMIT_CAP = 10_000;
@@ -27,6 +27,8 @@ const DAY_MS = 24 * HOUR_MS;
 export interface ConfigIssue {
   path: string;
   message: string;
+  /** Where in the config text (from 1), when the issue came from text. */
+  line?: number;
 }
 
 /**
@@ -341,8 +343,14 @@ export type ConfigResult =
   | { ok: true; config: AppConfig; warnings: ConfigIssue[] }
   | { ok: false; errors: ConfigIssue[]; warnings: ConfigIssue[] };
 
-/** Checks a parsed config value. `env` resolves `env:NAME` secrets. */
-export function checkConfig(value: unknown, env: Env = {}): ConfigResult {
+type KeyedIssue = ConfigIssue & { keys: JSONPath };
+
+function checkValue(
+  value: unknown,
+  env: Env,
+):
+  | { ok: true; config: AppConfig; warnings: ConfigIssue[] }
+  | { ok: false; errors: KeyedIssue[]; warnings: ConfigIssue[] } {
   const warnings: ConfigIssue[] = [];
   const result = v.safeParse(
     configSchema({ env, warn: (issue) => warnings.push(issue) }),
@@ -352,19 +360,41 @@ export function checkConfig(value: unknown, env: Env = {}): ConfigResult {
   const errors = result.issues.map((issue) => ({
     path: v.getDotPath(issue) ?? '',
     message: issue.message,
+    keys: (issue.path ?? []).map((item) => item.key as string | number),
   }));
   return { ok: false, errors, warnings };
 }
 
-/** Parses and checks config file text (HuJSON). A syntax error is one error at path "". */
+/** Checks a parsed config value. `env` resolves `env:NAME` secrets. */
+export function checkConfig(value: unknown, env: Env = {}): ConfigResult {
+  const result = checkValue(value, env);
+  if (result.ok) return result;
+  return { ...result, errors: result.errors.map(({ keys: _, ...issue }) => issue) };
+}
+
+/**
+ * Parses and checks config file text (HuJSON). A syntax error is one error at path "". Each
+ * error has the line of its field (or of the object that lacks it), for editors.
+ */
 export function parseConfig(text: string, env: Env = {}): ConfigResult {
   let value: unknown;
   try {
     value = text.trim() === '' ? {} : parseHuJson(text);
   } catch (error) {
-    return { ok: false, errors: [{ path: '', message: (error as Error).message }], warnings: [] };
+    const line = error instanceof HuJsonError ? { line: error.line } : {};
+    return {
+      ok: false,
+      errors: [{ path: '', message: (error as Error).message, ...line }],
+      warnings: [],
+    };
   }
-  return checkConfig(value, env);
+  const result = checkValue(value, env);
+  if (result.ok) return result;
+  const errors = result.errors.map(({ keys, ...issue }) => {
+    const line = lineOfPath(text, keys);
+    return line === undefined ? issue : { ...issue, line };
+  });
+  return { ...result, errors };
 }
 
 function defaultConfig(): AppConfig {

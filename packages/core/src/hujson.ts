@@ -6,6 +6,7 @@
  */
 import {
   applyEdits,
+  findNodeAtLocation,
   type JSONPath,
   modify,
   type Node,
@@ -48,10 +49,28 @@ const SYNTAX_ERRORS: Record<ReturnType<typeof printParseErrorCode>, string> = {
   '<unknown ParseErrorCode>': 'invalid HuJSON',
 };
 
+const lineAt = (text: string, offset: number) => text.slice(0, offset).split('\n').length;
+
 function errorAt(text: string, offset: number, message: string): HuJsonError {
   const before = text.slice(0, offset);
-  const line = before.split('\n').length;
-  return new HuJsonError(message, line, offset - before.lastIndexOf('\n'));
+  return new HuJsonError(message, lineAt(text, offset), offset - before.lastIndexOf('\n'));
+}
+
+/**
+ * The line (from 1) where the value at `path` is written, or where its nearest written
+ * parent is (a missing key is reported at the object that lacks it); undefined for text
+ * that does not parse.
+ */
+export function lineOfPath(text: string, path: JSONPath): number | undefined {
+  const tree = parseTree(text, [], { allowTrailingComma: true });
+  if (!tree) return undefined;
+  for (let length = path.length; length >= 0; length--) {
+    const node = findNodeAtLocation(tree, path.slice(0, length));
+    // A property's line is its key's, where the reader looks for it.
+    if (node)
+      return lineAt(text, node.parent?.type === 'property' ? node.parent.offset : node.offset);
+  }
+  return undefined;
 }
 
 /** A parsed node's value; keys are defined, not assigned, so `"__proto__"` is only a key. */

@@ -18,11 +18,15 @@ import type {
   ClaimError,
   ClaimRequest,
   ExportClaim,
+  ExportedFile,
   ExportTotals,
   NewCapture,
   PurgeRequest,
   StoreCounts,
+  StoredRecord,
+  UsagePoint,
   UsageQuery,
+  UsageSeriesQuery,
   UsageSummary,
   UsageTotals,
 } from './types.ts';
@@ -46,6 +50,8 @@ interface Row {
   timestampMs: number;
   model: string;
   loginName: string;
+  apiType: string;
+  statusCode: number;
   usage: ExportRecord['usage'];
   costUsd: number | undefined;
   cbor: Uint8Array;
@@ -63,6 +69,7 @@ export class MemoryStore implements CaptureStore {
   #claims = new Map<string, ExportClaim>();
   #lastKeySeconds = 0;
   #totals: ExportTotals = { files: 0, records: 0, bytes: 0, cborBytes: 0 };
+  #files: ExportedFile[] = [];
 
   async append(captures: NewCapture[]): Promise<AppendedRecord[]> {
     return captures.map((capture) => {
@@ -77,6 +84,8 @@ export class MemoryStore implements CaptureStore {
         timestampMs: record.timestamp.getTime(),
         model: record.model,
         loginName: record.identity.login_name,
+        apiType: record.api_type,
+        statusCode: record.status_code,
         usage: record.usage,
         costUsd: record.estimated_cost?.total_usd,
         cbor,
@@ -96,32 +105,81 @@ export class MemoryStore implements CaptureStore {
       if (query.beforeId !== undefined && row.id >= query.beforeId) continue;
       if (query.model !== undefined && row.model !== query.model) continue;
       if (query.loginName !== undefined && row.loginName !== query.loginName) continue;
+      if (query.apiType !== undefined && row.apiType !== query.apiType) continue;
+      if (query.statusClass !== undefined && Math.floor(row.statusCode / 100) !== query.statusClass)
+        continue;
+      if (query.sinceMs !== undefined && row.timestampMs < query.sinceMs) continue;
+      if (query.untilMs !== undefined && row.timestampMs >= query.untilMs) continue;
       out.push(decodeStored(row.cbor));
     }
     return out;
   }
 
-  async usageSummary(sinceMs: number): Promise<UsageSummary> {
-    const group = (keyOf: (row: Row) => string) => {
-      const totals = new Map<string, UsageTotals>();
-      for (const row of this.#rows) {
-        if (row.timestampMs < sinceMs) continue;
-        const key = keyOf(row);
-        const sum = totals.get(key) ?? emptyTotals(key);
-        sum.requests++;
-        sum.input_tokens += row.usage.input_tokens;
-        sum.output_tokens += row.usage.output_tokens;
-        sum.cached_tokens += row.usage.cached_tokens;
-        sum.reasoning_tokens += row.usage.reasoning_tokens;
-        if (row.costUsd === undefined) sum.unpriced_requests++;
-        else sum.cost_usd += row.costUsd;
-        totals.set(key, sum);
-      }
-      return [...totals.values()].sort(
+  async record(id: number): Promise<StoredRecord | undefined> {
+    const row = this.#rows.find((candidate) => candidate.id === id);
+    if (!row) return undefined;
+    return {
+      record: decodeStored(row.cbor),
+      contentPurged: row.contentPurged,
+      ...(row.exportKey === undefined ? {} : { exportKey: row.exportKey }),
+      ...(row.exportedAtMs === undefined ? {} : { exportedAtMs: row.exportedAtMs }),
+    };
+  }
+
+  #totalsBy(
+    rows: Row[],
+    keyOf: (row: Row) => string,
+    newTotals: (row: Row, key: string) => UsageTotals,
+  ): UsageTotals[] {
+    const totals = new Map<string, UsageTotals>();
+    for (const row of rows) {
+      const key = keyOf(row);
+      const sum = totals.get(key) ?? newTotals(row, key);
+      sum.requests++;
+      sum.input_tokens += row.usage.input_tokens;
+      sum.output_tokens += row.usage.output_tokens;
+      sum.cached_tokens += row.usage.cached_tokens;
+      sum.reasoning_tokens += row.usage.reasoning_tokens;
+      if (row.costUsd === undefined) sum.unpriced_requests++;
+      else sum.cost_usd += row.costUsd;
+      totals.set(key, sum);
+    }
+    return [...totals.values()];
+  }
+
+  #between(sinceMs: number, untilMs: number): Row[] {
+    return this.#rows.filter((row) => row.timestampMs >= sinceMs && row.timestampMs < untilMs);
+  }
+
+  async usageSummary(sinceMs: number, untilMs = Number.MAX_SAFE_INTEGER): Promise<UsageSummary> {
+    const rows = this.#between(sinceMs, untilMs);
+    const group = (keyOf: (row: Row) => string) =>
+      this.#totalsBy(rows, keyOf, (_, key) => emptyTotals(key)).sort(
         (a, b) => b.cost_usd - a.cost_usd || a.key.localeCompare(b.key),
       );
-    };
     return { byModel: group((row) => row.model), byLogin: group((row) => row.loginName) };
+  }
+
+  async usageSeries(query: UsageSeriesQuery): Promise<UsagePoint[]> {
+    const bucketOf = (row: Row) =>
+      query.sinceMs +
+      Math.floor((row.timestampMs - query.sinceMs) / query.bucketMs) * query.bucketMs;
+    const keyOf = (row: Row) => (query.groupBy === 'model' ? row.model : row.loginName);
+    const points = this.#totalsBy(
+      this.#between(query.sinceMs, query.untilMs),
+      (row) => `${bucketOf(row)} ${keyOf(row)}`,
+      (row) => ({ ...emptyTotals(keyOf(row)), bucketStartMs: bucketOf(row) }),
+    ) as UsagePoint[];
+    return points.sort(
+      (a, b) => a.bucketStartMs - b.bucketStartMs || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0),
+    );
+  }
+
+  async recentFiles(limit: number): Promise<ExportedFile[]> {
+    return this.#files
+      .slice(-limit)
+      .reverse()
+      .map((file) => ({ ...file }));
   }
 
   async claimNext(request: ClaimRequest): Promise<ExportClaim | undefined> {
@@ -239,6 +297,15 @@ export class MemoryStore implements CaptureStore {
     this.#totals.records += records;
     this.#totals.bytes += fileBytes;
     this.#totals.cborBytes += claim.cborBytes;
+    this.#files.push({
+      objectKey: claim.objectKey,
+      endpoint: claim.endpoint,
+      bucket: claim.bucket,
+      records,
+      bytes: fileBytes,
+      cborBytes: claim.cborBytes,
+      exportedAtMs,
+    });
   }
 
   async purgeContent(request: PurgeRequest): Promise<number> {

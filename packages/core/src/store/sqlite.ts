@@ -23,11 +23,15 @@ import type {
   ClaimError,
   ClaimRequest,
   ExportClaim,
+  ExportedFile,
   ExportTotals,
   NewCapture,
   PurgeRequest,
   StoreCounts,
+  StoredRecord,
+  UsagePoint,
   UsageQuery,
+  UsageSeriesQuery,
   UsageSummary,
   UsageTotals,
 } from './types.ts';
@@ -146,7 +150,24 @@ const MIGRATIONS: Array<string | ((db: SqliteDriver) => void)> = [
   `ALTER TABLE export_claims ADD COLUMN endpoint TEXT NOT NULL DEFAULT '';
    ALTER TABLE export_claims ADD COLUMN bucket TEXT NOT NULL DEFAULT '';
    ALTER TABLE export_claims ADD COLUMN last_error TEXT;`,
+  // 4: usage by time (the dashboard's charts and filters), and a row per file exported.
+  `CREATE INDEX captures_time ON captures (timestamp_ms);
+   CREATE TABLE export_files (
+     object_key TEXT NOT NULL,
+     endpoint TEXT NOT NULL,
+     bucket TEXT NOT NULL,
+     records INTEGER NOT NULL,
+     bytes INTEGER NOT NULL,
+     cbor_bytes INTEGER NOT NULL,
+     exported_at_ms INTEGER NOT NULL
+   );`,
 ];
+
+/** SUM() of every usage column, for the summary's and the series' queries. */
+const USAGE_TOTALS = `COUNT(*) AS requests, SUM(input_tokens) AS input_tokens,
+  SUM(output_tokens) AS output_tokens, SUM(cached_tokens) AS cached_tokens,
+  SUM(reasoning_tokens) AS reasoning_tokens, COALESCE(SUM(cost_usd), 0) AS cost_usd,
+  COUNT(*) - COUNT(cost_usd) AS unpriced_requests`;
 
 interface ClaimRow {
   claim_id: string;
@@ -274,10 +295,16 @@ export class SqliteStore implements CaptureStore {
   }
 
   async recent(query: UsageQuery): Promise<ExportRecord[]> {
+    const statusFloor = query.statusClass === undefined ? undefined : query.statusClass * 100;
     const conditions: Array<[string, SqlValue | undefined]> = [
       ['id < ?', query.beforeId],
       ['model = ?', query.model],
       ['login_name = ?', query.loginName],
+      ['api_type = ?', query.apiType],
+      ['status_code >= ?', statusFloor],
+      ['status_code < ?', statusFloor === undefined ? undefined : statusFloor + 100],
+      ['timestamp_ms >= ?', query.sinceMs],
+      ['timestamp_ms < ?', query.untilMs],
     ];
     const used = conditions.filter(
       (condition): condition is [string, SqlValue] => condition[1] !== undefined,
@@ -292,17 +319,71 @@ export class SqliteStore implements CaptureStore {
     return rows.map((row) => decodeStored(bytes(row.record)));
   }
 
-  async usageSummary(sinceMs: number): Promise<UsageSummary> {
+  async record(id: number): Promise<StoredRecord | undefined> {
+    const row = this.#db.get<{
+      record: Uint8Array;
+      content_purged: number;
+      export_key: string | null;
+      exported_at_ms: number | null;
+    }>(
+      `SELECT r.record, c.content_purged, c.export_key, c.exported_at_ms
+       FROM captures c JOIN capture_records r ON r.id = c.id WHERE c.id = ?`,
+      [id],
+    );
+    if (!row) return undefined;
+    return {
+      record: decodeStored(bytes(row.record)),
+      contentPurged: row.content_purged === 1,
+      ...(row.export_key === null ? {} : { exportKey: row.export_key }),
+      ...(row.exported_at_ms === null ? {} : { exportedAtMs: row.exported_at_ms }),
+    };
+  }
+
+  async usageSummary(sinceMs: number, untilMs = Number.MAX_SAFE_INTEGER): Promise<UsageSummary> {
     const group = (column: 'model' | 'login_name') =>
       this.#db.all<UsageTotals>(
-        `SELECT ${column} AS key, COUNT(*) AS requests, SUM(input_tokens) AS input_tokens,
-                SUM(output_tokens) AS output_tokens, SUM(cached_tokens) AS cached_tokens,
-                SUM(reasoning_tokens) AS reasoning_tokens, COALESCE(SUM(cost_usd), 0) AS cost_usd,
-                COUNT(*) - COUNT(cost_usd) AS unpriced_requests
-         FROM captures WHERE timestamp_ms >= ? GROUP BY ${column} ORDER BY cost_usd DESC, key`,
-        [sinceMs],
+        `SELECT ${column} AS key, ${USAGE_TOTALS}
+         FROM captures WHERE timestamp_ms >= ? AND timestamp_ms < ?
+         GROUP BY ${column} ORDER BY cost_usd DESC, key`,
+        [sinceMs, untilMs],
       );
     return { byModel: group('model'), byLogin: group('login_name') };
+  }
+
+  async usageSeries(query: UsageSeriesQuery): Promise<UsagePoint[]> {
+    const column = query.groupBy === 'model' ? 'model' : 'login_name';
+    const rows = this.#db.all<UsageTotals & { bucket: number }>(
+      `SELECT CAST((timestamp_ms - ?) / ? AS INTEGER) AS bucket, ${column} AS key, ${USAGE_TOTALS}
+       FROM captures WHERE timestamp_ms >= ? AND timestamp_ms < ?
+       GROUP BY bucket, ${column} ORDER BY bucket, key`,
+      [query.sinceMs, query.bucketMs, query.sinceMs, query.untilMs],
+    );
+    return rows.map(({ bucket, ...totals }) => ({
+      ...totals,
+      bucketStartMs: query.sinceMs + bucket * query.bucketMs,
+    }));
+  }
+
+  async recentFiles(limit: number): Promise<ExportedFile[]> {
+    return this.#db
+      .all<{
+        object_key: string;
+        endpoint: string;
+        bucket: string;
+        records: number;
+        bytes: number;
+        cbor_bytes: number;
+        exported_at_ms: number;
+      }>('SELECT * FROM export_files ORDER BY rowid DESC LIMIT ?', [limit])
+      .map((row) => ({
+        objectKey: row.object_key,
+        endpoint: row.endpoint,
+        bucket: row.bucket,
+        records: row.records,
+        bytes: row.bytes,
+        cborBytes: row.cbor_bytes,
+        exportedAtMs: row.exported_at_ms,
+      }));
   }
 
   async claimNext(request: ClaimRequest): Promise<ExportClaim | undefined> {
@@ -479,6 +560,19 @@ export class SqliteStore implements CaptureStore {
       this.#setState('exported_records', this.#state('exported_records') + changes);
       this.#setState('exported_bytes', this.#state('exported_bytes') + fileBytes);
       this.#setState('exported_cbor_bytes', this.#state('exported_cbor_bytes') + claim.cborBytes);
+      this.#db.run(
+        `INSERT INTO export_files (object_key, endpoint, bucket, records, bytes, cbor_bytes, exported_at_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        [
+          claim.objectKey,
+          claim.endpoint,
+          claim.bucket,
+          changes,
+          fileBytes,
+          claim.cborBytes,
+          exportedAtMs,
+        ],
+      );
     });
   }
 

@@ -105,7 +105,7 @@ describe.each(working.map(({ name }) => name))('SqliteStore on Node (%s)', (name
     // Back to schema 1, with a fourth record that repeats the first one's capture id (schema 1
     // stored whatever it was sent).
     const db = binding.open(path);
-    db.exec(`DROP INDEX captures_capture_id; ALTER TABLE captures DROP COLUMN capture_id;
+    db.exec(`DROP INDEX captures_time; DROP TABLE export_files; DROP INDEX captures_capture_id; ALTER TABLE captures DROP COLUMN capture_id;
       ALTER TABLE export_claims DROP COLUMN endpoint; ALTER TABLE export_claims DROP COLUMN bucket;
       ALTER TABLE export_claims DROP COLUMN last_error;
       INSERT INTO export_claims (claim_id, object_key, key_seconds, prefix, first_id, last_id,

@@ -103,6 +103,48 @@ export interface UsageQuery {
   beforeId?: number;
   model?: string;
   loginName?: string;
+  apiType?: string;
+  /** The status code's class: 2 for 2xx, 4 for 4xx… */
+  statusClass?: number;
+  /** Records from this time on (epoch ms, the record's own timestamp). */
+  sinceMs?: number;
+  /** Records before this time (epoch ms). */
+  untilMs?: number;
+}
+
+/** A record as the store keeps it: with what became of its content and its export. */
+export interface StoredRecord {
+  record: ExportRecord;
+  /** Retention removed its capture (request and response). */
+  contentPurged: boolean;
+  /** The object key of the file it went out in, once exported. */
+  exportKey?: string;
+  exportedAtMs?: number;
+}
+
+/** Totals of one time bucket for one model or login, for charts. */
+export interface UsagePoint extends UsageTotals {
+  /** Where the bucket starts (epoch ms): sinceMs + n * bucketMs. */
+  bucketStartMs: number;
+}
+
+export interface UsageSeriesQuery {
+  sinceMs: number;
+  untilMs: number;
+  bucketMs: number;
+  groupBy: 'model' | 'login';
+}
+
+/** A file the exporter wrote, as the store noted it when its claim completed. */
+export interface ExportedFile {
+  objectKey: string;
+  endpoint: string;
+  bucket: string;
+  records: number;
+  /** Its size in the bucket (compressed). */
+  bytes: number;
+  cborBytes: number;
+  exportedAtMs: number;
 }
 
 /** Usage added up for one model or one login. */
@@ -136,8 +178,17 @@ export interface CaptureStore {
   append(captures: NewCapture[]): Promise<AppendedRecord[]>;
   /** Newest first. */
   recent(query: UsageQuery): Promise<ExportRecord[]>;
-  /** Tokens and estimated cost of the records from `sinceMs` on, by model and by login. */
-  usageSummary(sinceMs: number): Promise<UsageSummary>;
+  /** One record by id, or undefined. */
+  record(id: number): Promise<StoredRecord | undefined>;
+  /**
+   * Tokens and estimated cost of the records from `sinceMs` on (and before `untilMs`), by
+   * model and by login.
+   */
+  usageSummary(sinceMs: number, untilMs?: number): Promise<UsageSummary>;
+  /** The same totals per time bucket and model (or login), oldest bucket first. */
+  usageSeries(query: UsageSeriesQuery): Promise<UsagePoint[]>;
+  /** The files exported last, newest first. */
+  recentFiles(limit: number): Promise<ExportedFile[]>;
 
   /** Claims the next file's records and key, or undefined when nothing is waiting. */
   claimNext(request: ClaimRequest): Promise<ExportClaim | undefined>;

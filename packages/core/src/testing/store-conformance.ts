@@ -39,6 +39,8 @@ async function content(store: CaptureStore, claim: Parameters<CaptureStore['clai
   return parts.flatMap((part) => decodeRecords(part));
 }
 
+const stripDuplicate = ({ duplicate: _, ...record }: ExportRecord & { duplicate?: true }) => record;
+
 export function captureStoreSuite(test: Test, factory: StoreFactory): void {
   const withStore = (fn: (store: CaptureStore) => Promise<void>) => async () => {
     const store = await factory.open();
@@ -127,6 +129,135 @@ export function captureStoreSuite(test: Test, factory: StoreFactory): void {
         page.map((r) => r.id),
         [9, 8, 7],
       );
+    }),
+  );
+
+  test(
+    'filters recent records by API type, status class and time',
+    withStore(async (store) => {
+      const records = await store.append(captures(40));
+      const ids = (list: ExportRecord[]) => list.map((r) => r.id);
+      const newestFirst = [...records].reverse();
+      const apiType = records[3]!.api_type;
+      assert.deepEqual(
+        ids(await store.recent({ limit: 100, apiType })),
+        ids(newestFirst.filter((r) => r.api_type === apiType)),
+      );
+      const statusClass = Math.floor(records[4]!.status_code / 100);
+      assert.deepEqual(
+        ids(await store.recent({ limit: 100, statusClass })),
+        ids(newestFirst.filter((r) => Math.floor(r.status_code / 100) === statusClass)),
+      );
+      const sinceMs = records[10]!.timestamp.getTime();
+      const untilMs = records[20]!.timestamp.getTime();
+      assert.deepEqual(
+        ids(await store.recent({ limit: 100, sinceMs, untilMs })),
+        ids(
+          newestFirst.filter(
+            (r) => r.timestamp.getTime() >= sinceMs && r.timestamp.getTime() < untilMs,
+          ),
+        ),
+      );
+    }),
+  );
+
+  test(
+    'reads one record by id, with what became of its content and its export',
+    withStore(async (store) => {
+      const records = await store.append(captures(3));
+      const first = await store.record(records[0]!.id);
+      assert.deepEqual(first, { record: stripDuplicate(records[0]!), contentPurged: false });
+      assert.equal(await store.record(999), undefined);
+      const claim = (await store.claimNext(request({ limit: 1 })))!;
+      await store.completeClaim(claim, T0 + 5, 1234);
+      const exported = (await store.record(records[0]!.id))!;
+      assert.deepEqual([exported.exportKey, exported.exportedAtMs], [claim.objectKey, T0 + 5]);
+      await store.purgeContent({ olderThanMs: Number.MAX_SAFE_INTEGER, requireExported: false });
+      const purged = (await store.record(records[1]!.id))!;
+      assert.equal(purged.contentPurged, true);
+      assert.equal(purged.record.capture, undefined);
+      assert.deepEqual(purged.record.usage, records[1]!.usage);
+    }),
+  );
+
+  test(
+    'adds up usage per time bucket and model or login, matching the summary',
+    withStore(async (store) => {
+      const records = await store.append(captures(30));
+      const times = records.map((r) => r.timestamp.getTime());
+      const sinceMs = Math.min(...times);
+      const untilMs = Math.max(...times); // the newest record is left out
+      const bucketMs = Math.max(1, Math.ceil((untilMs - sinceMs) / 4));
+      const summary = await store.usageSummary(sinceMs, untilMs);
+      for (const groupBy of ['model', 'login'] as const) {
+        const points = await store.usageSeries({ sinceMs, untilMs, bucketMs, groupBy });
+        const totals = groupBy === 'model' ? summary.byModel : summary.byLogin;
+        for (const group of totals) {
+          const mine = points.filter((p) => p.key === group.key);
+          assert.equal(
+            mine.reduce((n, p) => n + p.requests, 0),
+            group.requests,
+          );
+          assert.equal(
+            mine.reduce((n, p) => n + p.output_tokens, 0),
+            group.output_tokens,
+          );
+        }
+        for (const point of points) {
+          assert.equal((point.bucketStartMs - sinceMs) % bucketMs, 0);
+          const inBucket = records.filter(
+            (r) =>
+              r.timestamp.getTime() >= point.bucketStartMs &&
+              r.timestamp.getTime() < Math.min(point.bucketStartMs + bucketMs, untilMs) &&
+              (groupBy === 'model' ? r.model : r.identity.login_name) === point.key,
+          );
+          assert.equal(point.requests, inBucket.length);
+        }
+        const order = points.map((p) => p.bucketStartMs);
+        assert.deepEqual(
+          order,
+          [...order].sort((a, b) => a - b),
+        );
+      }
+      const all = await store.usageSummary(sinceMs);
+      assert.equal(
+        all.byModel.reduce((n, g) => n + g.requests, 0),
+        30,
+      );
+    }),
+  );
+
+  test(
+    'lists the files exported, newest first',
+    withStore(async (store) => {
+      await store.append(captures(5));
+      assert.deepEqual(await store.recentFiles(10), []);
+      const first = (await store.claimNext(request({ limit: 2 })))!;
+      await store.completeClaim(first, T0 + 1, 100);
+      const second = (await store.claimNext(request({ limit: 3 })))!;
+      await store.completeClaim(second, T0 + 2, 200);
+      await store.completeClaim(second, T0 + 3, 200); // completed already: no second row
+      assert.deepEqual(await store.recentFiles(10), [
+        {
+          objectKey: second.objectKey,
+          endpoint: DESTINATION.endpoint,
+          bucket: DESTINATION.bucket,
+          records: 3,
+          bytes: 200,
+          cborBytes: second.cborBytes,
+          exportedAtMs: T0 + 2,
+        },
+        {
+          objectKey: first.objectKey,
+          endpoint: DESTINATION.endpoint,
+          bucket: DESTINATION.bucket,
+          records: 2,
+          bytes: 100,
+          cborBytes: first.cborBytes,
+          exportedAtMs: T0 + 1,
+        },
+      ]);
+      assert.equal((await store.recentFiles(1)).length, 1);
     }),
   );
 
