@@ -9,8 +9,8 @@ cd "$(dirname "$0")/.."
 PNPM_VERSION=10.34.9
 # zstd CLI + Python cbor2/zstandard + Go with fxamacker/cbor and klauspost/compress:
 # independent readers of export files (packages/codec/test); wrk loads the server in the
-# ingest benchmark (pnpm bench).
-APT_PACKAGES=(zstd python3-cbor2 python3-zstandard golang-go wrk
+# ingest benchmark (pnpm bench); chromium runs the dashboard's browser tests (playwright-core).
+APT_PACKAGES=(zstd python3-cbor2 python3-zstandard golang-go wrk chromium
   golang-github-fxamacker-cbor-dev golang-github-klauspost-compress-dev)
 
 missing=()

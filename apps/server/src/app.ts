@@ -9,9 +9,12 @@ import { APIS, type Api, sameText } from '@aperture-export/gateway';
 import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import { bearerAuth } from 'hono/bearer-auth';
 import { bodyLimit } from 'hono/body-limit';
+import { getCookie } from 'hono/cookie';
 import { HTTPException } from 'hono/http-exception';
-import { type RequestIdVariables, requestId } from 'hono/request-id';
+import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
+import { type AppVariables, type AssetSource, mountDashboard } from './dashboard/routes.ts';
+import { CSRF_HEADER, SESSION_COOKIE, SessionKeeper } from './dashboard/session.ts';
 import { metricsText } from './metrics.ts';
 import type { ApertureService } from './service.ts';
 
@@ -25,7 +28,13 @@ export interface AppOptions {
   log?: Logger;
   /** The peer's address and port, where the host knows them (the gateway's identity needs them). */
   peer?: (c: Context) => { address?: string; port?: number };
+  /** The dashboard's built scripts and styles; without them the pages render unstyled. */
+  assets?: AssetSource;
+  /** A one-time code for the sign-in link a host prints at start (`/login?code=…`). */
+  signInCode?: string;
 }
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
  * Requires `Authorization: Bearer <token>` (RFC 6750): 401 without it or with another token,
@@ -106,10 +115,11 @@ function limitBody(maxBytes: number): MiddlewareHandler {
   };
 }
 
-export function createApp(options: AppOptions): Hono<{ Variables: RequestIdVariables }> {
+export function createApp(options: AppOptions): Hono<{ Variables: AppVariables }> {
   const { service } = options;
   const log = options.log ?? (() => {});
-  const app = new Hono<{ Variables: RequestIdVariables }>();
+  const app = new Hono<{ Variables: AppVariables }>();
+  const sessions = new SessionKeeper(options.adminToken, { signInCode: options.signInCode });
   // Every answer names its request (X-Request-Id), so that a user can quote it and the one
   // log line of an unexpected error can be found.
   app.use(requestId());
@@ -178,7 +188,34 @@ export function createApp(options: AppOptions): Hono<{ Variables: RequestIdVaria
     return c.json(service.gateway.models() as object);
   });
 
-  const adminOnly = requireToken(options.adminToken, 'admin');
+  mountDashboard(app, {
+    service,
+    adminToken: options.adminToken,
+    sessions,
+    assets: options.assets,
+    sameText,
+  });
+
+  // The admin API takes the admin token, or a dashboard session's cookie: then, for anything
+  // but a read, with the session's CSRF token in X-CSRF-Token as well.
+  const adminToken = requireToken(options.adminToken, 'admin');
+  const adminOnly: MiddlewareHandler = async (c, next) => {
+    if (c.req.header('authorization') === undefined) {
+      const session = await sessions.read(getCookie(c, SESSION_COOKIE));
+      if (session) {
+        if (
+          !SAFE_METHODS.has(c.req.method) &&
+          !sessions.checkCsrf(session, c.req.header(CSRF_HEADER))
+        )
+          return c.json(
+            { error: `a session's changes need its CSRF token in ${CSRF_HEADER}` },
+            403,
+          );
+        return next();
+      }
+    }
+    return adminToken(c, next);
+  };
   app.use('/api/*', adminOnly);
   app.use('/metrics', adminOnly);
 
@@ -209,17 +246,37 @@ export function createApp(options: AppOptions): Hono<{ Variables: RequestIdVaria
   });
 
   app.get('/api/usage/summary', async (c) => {
-    const window = c.req.query('window') ?? '24h';
-    const ms = windowMs(window);
-    if (ms === undefined) return badRequest(c, 'window must be hours or days, e.g. 24h or 30d');
-    const since = new Date(Date.now() - ms);
-    const { byModel, byLogin } = await service.store.usageSummary(since.getTime());
+    // A window back from now (`window=24h`), or a range (`since` and `until`, ISO 8601).
+    let window = c.req.query('window');
+    let sinceMs: number;
+    let untilMs: number | undefined;
+    const since = c.req.query('since');
+    if (since !== undefined) {
+      sinceMs = Date.parse(since);
+      const until = c.req.query('until');
+      untilMs = until === undefined ? undefined : Date.parse(until);
+      if (Number.isNaN(sinceMs) || Number.isNaN(untilMs))
+        return badRequest(c, 'since and until must be ISO 8601 times, e.g. 2026-12-01T00:00:00Z');
+      window = `${since.slice(0, 10)}_${(c.req.query('until') ?? 'now').slice(0, 10)}`;
+    } else {
+      window ??= '24h';
+      const ms = windowMs(window);
+      if (ms === undefined) return badRequest(c, 'window must be hours or days, e.g. 24h or 30d');
+      sinceMs = Date.now() - ms;
+    }
+    const { byModel, byLogin } = await service.store.usageSummary(sinceMs, untilMs);
     if (c.req.query('format') === 'csv') {
       c.header('content-type', 'text/csv; charset=utf-8');
       c.header('content-disposition', `attachment; filename="usage-${window}.csv"`);
       return c.body(summaryCsv(byModel, byLogin));
     }
-    return c.json({ window, since: since.toISOString(), by_model: byModel, by_login: byLogin });
+    return c.json({
+      window,
+      since: new Date(sinceMs).toISOString(),
+      ...(untilMs === undefined ? {} : { until: new Date(untilMs).toISOString() }),
+      by_model: byModel,
+      by_login: byLogin,
+    });
   });
 
   app.get('/api/export/status', async (c) => c.json(await service.exportStatus()));

@@ -6,7 +6,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
   DEFAULT_ZSTD_THREADS,
@@ -22,6 +24,7 @@ import {
 } from '@aperture-export/core';
 import type { S3ClientOptions } from '@aperture-export/s3';
 import { type AppOptions, createApp } from './app.ts';
+import type { AssetSource } from './dashboard/routes.ts';
 import { ApertureService, type ConfigSource, STOP_TIMEOUT_MS } from './service.ts';
 import { localApiWhois } from './tailscale.ts';
 
@@ -231,6 +234,24 @@ export function entryOptions(argv: string[]): ServeOptions {
   }
 }
 
+/**
+ * The dashboard's built scripts and styles, from apps/server/dist/client: beside the bundle
+ * (dist/aperture.mjs) or, running from source, one level up from src/.
+ */
+export function dashboardAssets(): AssetSource {
+  const dir = [new URL('./client/', import.meta.url), new URL('../dist/client/', import.meta.url)]
+    .map((url) => fileURLToPath(url))
+    .find((candidate) => existsSync(join(candidate, 'dashboard.css')));
+  return async (name) => {
+    if (!dir) return undefined;
+    try {
+      return new Uint8Array(await readFile(join(dir, name)));
+    } catch {
+      return undefined;
+    }
+  };
+}
+
 /** How long requests still running at shutdown get, once the exporter has stopped. */
 const CLOSE_GRACE_MS = 2000;
 
@@ -241,12 +262,15 @@ export async function runServer(
   options: HostOptions & ServeOptions & { serve: Serve; peer?: AppOptions['peer'] },
 ) {
   const host = await openHost(options);
+  const signInCode = randomBytes(24).toString('base64url');
   const app = createApp({
     service: host.service,
     adminToken: host.adminToken.value,
     ingestToken: host.ingestToken.value,
     log: stderrLogger,
     peer: options.peer,
+    assets: dashboardAssets(),
+    signInCode,
   });
   host.service.start();
   const server = await options.serve(app.fetch, options.port, options.hostname ?? '127.0.0.1');
@@ -256,6 +280,7 @@ export async function runServer(
     : 'exporter off until a bucket is configured';
   process.stdout.write(
     `aperture-export listening on ${server.url}\n` +
+      `  dashboard:    ${server.url}/login?code=${signInCode} (sign-in link, works once for an hour)\n` +
       `  admin token:  ${host.adminToken.source}\n` +
       `  ingest token: ${host.ingestToken.source}\n` +
       `  config:       ${host.configPath} (${exporter})\n` +

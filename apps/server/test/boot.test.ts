@@ -15,6 +15,7 @@ import { type FakeProvider, startFakeProvider } from '@aperture-export/gateway/t
 import { type S3Target, startS3Target } from '@aperture-export/testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  expectDashboard,
   expectGatewayServes,
   expectServes,
   exporterConfig,
@@ -75,6 +76,7 @@ describe.each(Object.keys(entries) as Array<keyof typeof entries>)('server on %s
     });
     const url = await server.url;
     await expectServes(url);
+    await expectDashboard(url, server.output());
     // Each runtime's default engine: native zstd where it has one (Bun, Deno, Node >= 22.15),
     // else WASM on two threads (Node 20).
     const nodeHasZstd =

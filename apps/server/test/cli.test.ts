@@ -13,6 +13,7 @@ import { type FakeProvider, startFakeProvider } from '@aperture-export/gateway/t
 import { S3_FAULTS, type S3Target, startS3Target } from '@aperture-export/testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  expectDashboard,
   expectGatewayServes,
   expectServes,
   exporterConfig,
@@ -102,7 +103,7 @@ describe.each(Object.keys(commands) as Array<keyof typeof commands>)(
       ]);
     });
 
-    it('serve: answers /healthz, ingests a capture, and serves the gateway', async () => {
+    it('serve: answers /healthz, ingests a capture, serves the gateway and the dashboard', async () => {
       writeFileSync(join(dir, 'gateway.hujson'), JSON.stringify(gatewayConfig(provider, mode)));
       const server = startServer(
         [...command, 'serve', '--port', '0', '--data', 'data-serve', '--config', 'gateway.hujson'],
@@ -112,6 +113,7 @@ describe.each(Object.keys(commands) as Array<keyof typeof commands>)(
         const url = await server.url;
         await expectServes(url);
         await expectGatewayServes(url, mode);
+        await expectDashboard(url, server.output());
       } finally {
         server.stop();
       }

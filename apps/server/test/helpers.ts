@@ -160,3 +160,26 @@ export async function expectServes(url: string): Promise<void> {
   const { records } = (await usage.json()) as { records: Array<{ id: number; model: string }> };
   expect(records.map((record) => [record.id, record.model])).toEqual([[1, capture.model]]);
 }
+
+/**
+ * What every way of running the server must do for the dashboard: the printed sign-in link
+ * opens a session, the pages render with their data, the built scripts and styles are served.
+ */
+export async function expectDashboard(url: string, output: string): Promise<void> {
+  const link = /dashboard:\s+(http\S+)/.exec(output)?.[1];
+  expect(link, 'the start banner has a sign-in link').toBeDefined();
+  const signIn = await fetch(link!, { redirect: 'manual' });
+  expect(signIn.status).toBe(303);
+  const cookie = /aperture_session=[^;]+/.exec(signIn.headers.get('set-cookie') ?? '')?.[0];
+  expect(cookie).toBeDefined();
+  for (const path of ['/usage', '/requests', '/export', '/settings']) {
+    const page = await fetch(`${url}${path}`, { headers: { cookie: cookie! } });
+    expect(page.status, path).toBe(200);
+    expect(await page.text()).toContain('<nav aria-label="Main">');
+  }
+  for (const asset of ['dashboard.css', 'dashboard.js', 'usage.js', 'settings.js']) {
+    const response = await fetch(`${url}/assets/${asset}`);
+    expect(response.status, asset).toBe(200);
+    expect((await response.arrayBuffer()).byteLength).toBeGreaterThan(100);
+  }
+}
