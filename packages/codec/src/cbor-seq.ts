@@ -71,6 +71,16 @@ function headersForCbor(headers: Record<string, string>): Record<string, string>
   return headers;
 }
 
+/** Sets a key as the object's own: a "__proto__" key from JSON is data, not the prototype. */
+function own(object: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(object, key, {
+    value,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
+}
+
 /**
  * Prepares a JSON value for cbor-x: big whole numbers become BigInt, `undefined` members are
  * dropped (and become null in arrays, as in JSON.stringify), strings are made well-formed.
@@ -124,10 +134,10 @@ function jsonForCbor(value: unknown, path: string): unknown {
           copy = {};
           for (const earlier in source) {
             if (earlier === key) break;
-            if (source[earlier] !== undefined) copy[earlier] = source[earlier];
+            if (source[earlier] !== undefined) own(copy, earlier, source[earlier]);
           }
         }
-        if (copy !== undefined && prepared !== undefined) copy[preparedKey] = prepared;
+        if (copy !== undefined && prepared !== undefined) own(copy, preparedKey, prepared);
       }
       return copy ?? value;
     }
