@@ -16,6 +16,7 @@ import {
   type CycleResult,
   type ExportClaim,
   Exporter,
+  type ExporterOptions,
   type ExportStatus,
   exporterEnabled,
   formatIssues,
@@ -42,10 +43,12 @@ import {
 } from '@aperture-export/gateway';
 import { S3Client, type S3ClientOptions } from '@aperture-export/s3';
 
-/** Where the config text lives (a file on servers). */
+/** Where the config text lives (a file on servers, an environment variable on Workers). */
 export interface ConfigSource {
   read(): Promise<string | undefined>;
   write(text: string): Promise<void>;
+  /** Why the config cannot be changed here, where it cannot (then write() is never called). */
+  readOnly?: string;
 }
 
 export interface ServiceOptions {
@@ -72,6 +75,13 @@ export interface ServiceOptions {
   whois?: (socketPath: string) => (addr: string) => Promise<unknown>;
   /** The gateway's fetch for its upstream calls (node-fetch.ts on Node); default: fetch. */
   gatewayFetch?: typeof fetch;
+  /**
+   * Runs an export cycle for "export now": where a host allows one export at a time across
+   * processes (a Worker's lease row), it wraps the cycle in its lock. Default: the cycle as is.
+   */
+  runExport?: (cycle: () => Promise<CycleResult>) => Promise<CycleResult>;
+  /** What this host's export cycles may do at most (a Worker's invocation: files, memory). */
+  exporterLimits?: Pick<ExporterOptions, 'maxFilesPerCycle' | 'maxFileBytes'>;
 }
 
 /** Who a request with no identity is recorded as, where anonymous use is allowed. */
@@ -197,6 +207,7 @@ export class ApertureService {
       log: options.log,
       afterFile: options.afterExportFile,
       onCycle: (result, durationMs) => this.#countCycle(result, durationMs),
+      ...options.exporterLimits,
     });
     this.gateway = new Gateway({
       providers: () => gatewayProviders(this.#config),
@@ -347,9 +358,15 @@ export class ApertureService {
     await Promise.allSettled([...this.#capturing]);
   }
 
+  /** Resolves once the gateway's records on their way to the store are written. */
+  async settled(): Promise<void> {
+    while (this.#capturing.size > 0) await Promise.allSettled([...this.#capturing]);
+  }
+
   /** Runs one export cycle now (after a running one). */
-  exportNow() {
-    return this.exporter.runNow();
+  exportNow(): Promise<CycleResult> {
+    const cycle = () => this.exporter.runNow();
+    return this.#options.runExport ? this.#options.runExport(cycle) : cycle();
   }
 
   async exportStatus(): Promise<ExportStatus> {
@@ -366,6 +383,8 @@ export class ApertureService {
    * worker read it from their next cycle. A redacted secret that comes back keeps its value.
    */
   async updateConfig(text: string): Promise<ConfigUpdate> {
+    const { readOnly } = this.#options.configSource;
+    if (readOnly) return { ok: false, errors: [{ path: '', message: readOnly }], warnings: [] };
     const restored = restoreRedactedSecrets(text, this.#text);
     const result = parseConfig(restored, this.#options.env ?? {});
     if (!result.ok) return { ok: false, errors: result.errors, warnings: result.warnings };

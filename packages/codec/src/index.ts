@@ -4,6 +4,8 @@
  * object keys; zstd engines. Everything else is internal: the package's own tests import it
  * from its module.
  */
+
+export { base64ToBytes, bytesToBase64 } from './base64.ts';
 export { decodeRecords, encodeRecord, encodeRecords } from './cbor-seq.ts';
 export {
   compressSequence,

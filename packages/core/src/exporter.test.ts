@@ -47,7 +47,7 @@ function setup(overrides: Partial<S3ExporterConfig> = {}) {
   const make = (
     instanceId = 'exporter-1',
     engine: ZstdEngine = zstd,
-    extra: Pick<ExporterOptions, 'afterFile'> = {},
+    extra: Pick<ExporterOptions, 'afterFile' | 'maxFilesPerCycle' | 'maxFileBytes'> = {},
   ) =>
     new Exporter({
       ...extra,
@@ -185,6 +185,27 @@ describe('Exporter', () => {
     for (const object of objects.objects.values()) {
       const records = await decodeExportFile(object.body, { zstd });
       const { encodeRecords } = await import('@aperture-export/codec');
+      expect(records.length === 1 || encodeRecords(records).byteLength <= 100_000).toBe(true);
+    }
+    expect(objects.objects.size).toBeGreaterThan(3);
+  });
+
+  it('writes at most maxFilesPerCycle files a cycle; the next cycle goes on, each record once', async () => {
+    const { store, objects, make } = setup({ limit: 10 });
+    const appended = await store.append(captures(35));
+    const exporter = make('exporter-1', zstd, { maxFilesPerCycle: 2 });
+    expect(await exporter.runNow()).toMatchObject({ files: 2, records: 20 });
+    expect(await store.counts()).toMatchObject({ pendingRecords: 15 });
+    expect(await exporter.runNow()).toMatchObject({ files: 2, records: 15 });
+    expect(await bucketRecords(objects)).toEqual(appended);
+  });
+
+  it("holds files to the host's maxFileBytes when the config allows more", async () => {
+    const { store, objects, make } = setup({ limit: 1000, max_file_bytes: 64 * 1024 * 1024 });
+    await store.append(captures(30));
+    await make('exporter-1', zstd, { maxFileBytes: 100_000 }).runNow();
+    for (const object of objects.objects.values()) {
+      const records = await decodeExportFile(object.body, { zstd });
       expect(records.length === 1 || encodeRecords(records).byteLength <= 100_000).toBe(true);
     }
     expect(objects.objects.size).toBeGreaterThan(3);

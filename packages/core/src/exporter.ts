@@ -46,6 +46,16 @@ export interface ExporterOptions {
    * exporter works, released when a cycle fails or the exporter stops. Default 10 min.
    */
   claimLeaseMs?: number;
+  /**
+   * Most files one cycle writes; the rest wait for the next cycle. A Worker's invocation has a
+   * CPU budget. Default: every file waiting.
+   */
+  maxFilesPerCycle?: number;
+  /**
+   * Most CBOR bytes a file holds on this host, whatever `max_file_bytes` says (a Worker has
+   * 128 MB of memory). Default: `max_file_bytes`.
+   */
+  maxFileBytes?: number;
   /** Called after every cycle that had a bucket to export to (for metrics). */
   onCycle?: (result: CycleResult, durationMs: number) => void;
   /**
@@ -262,7 +272,12 @@ export class Exporter {
   }
 
   async #cycle(): Promise<CycleResult> {
-    const config = this.#options.config();
+    const configured = this.#options.config();
+    const { maxFileBytes } = this.#options;
+    const config =
+      maxFileBytes === undefined || configured.max_file_bytes <= maxFileBytes
+        ? configured
+        : { ...configured, max_file_bytes: maxFileBytes };
     const result: CycleResult = { files: 0, records: 0, bytes: 0, blocked: 0 };
     if (!exporterEnabled(config)) return result;
     this.#running = true;
@@ -337,7 +352,9 @@ export class Exporter {
   async #drain(config: S3ExporterConfig, result: CycleResult, signal: AbortSignal): Promise<void> {
     const { zstd, store } = this.#options;
     const current = exportDestination(config);
-    for await (const { claim, file } of this.#files.files(config, () => this.#stopping)) {
+    const maxFiles = this.#options.maxFilesPerCycle ?? Number.POSITIVE_INFINITY;
+    const enough = () => this.#stopping || result.files >= maxFiles;
+    for await (const { claim, file } of this.#files.files(config, enough)) {
       try {
         const bytes = await this.#uploader.upload(claim, file, this.#objectsFor(claim, config), {
           signal,
@@ -345,6 +362,8 @@ export class Exporter {
         result.files++;
         result.records += claim.recordCount;
         result.bytes += bytes;
+        // A file claimed ahead stays claimed: the next cycle finishes it first.
+        if (result.files >= maxFiles) break;
       } catch (error) {
         const failure = this.#exportError(error);
         await store.recordClaimError(claim.claimId, {

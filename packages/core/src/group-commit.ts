@@ -24,9 +24,11 @@ interface Waiting {
   reject(error: unknown): void;
 }
 
-const nextTurn: (write: () => void) => void =
-  (globalThis as { setImmediate?: (fn: () => void) => void }).setImmediate ??
-  ((write) => setTimeout(write, 0));
+const immediate = (globalThis as { setImmediate?: (fn: () => void) => void }).setImmediate;
+// Called on the global object: workerd's setImmediate refuses any other `this`.
+const nextTurn: (write: () => void) => void = immediate
+  ? (write) => immediate.call(globalThis, write)
+  : (write) => setTimeout(write, 0);
 
 export class GroupCommit {
   readonly #store: Pick<CaptureStore, 'append'>;

@@ -17,6 +17,23 @@ import {
   storedRecord,
   withoutContent,
 } from './common.ts';
+import {
+  type ClaimRow,
+  COUNTS,
+  captureRow,
+  claimFromRow,
+  claimParams,
+  fileFromRow,
+  INSERT_CAPTURE,
+  INSERT_CLAIM_COLUMNS,
+  RECENT_FILES,
+  RECORD_BY_CAPTURE_ID,
+  RECORD_BY_ID,
+  recentSql,
+  type SqlValue,
+  usageSeriesSql,
+  usageSummarySql,
+} from './sql.ts';
 import type {
   AppendedRecord,
   CaptureStore,
@@ -36,7 +53,7 @@ import type {
   UsageTotals,
 } from './types.ts';
 
-export type SqlValue = null | number | string | Uint8Array;
+export type { SqlValue };
 
 /** What the store needs from a SQLite binding. All three runtimes' bindings are synchronous. */
 export interface SqliteDriver {
@@ -163,44 +180,6 @@ const MIGRATIONS: Array<string | ((db: SqliteDriver) => void)> = [
    );`,
 ];
 
-/** SUM() of every usage column, for the summary's and the series' queries. */
-const USAGE_TOTALS = `COUNT(*) AS requests, SUM(input_tokens) AS input_tokens,
-  SUM(output_tokens) AS output_tokens, SUM(cached_tokens) AS cached_tokens,
-  SUM(reasoning_tokens) AS reasoning_tokens, COALESCE(SUM(cost_usd), 0) AS cost_usd,
-  COUNT(*) - COUNT(cost_usd) AS unpriced_requests`;
-
-interface ClaimRow {
-  claim_id: string;
-  object_key: string;
-  key_seconds: number;
-  prefix: string;
-  first_id: number;
-  last_id: number;
-  record_count: number;
-  cbor_bytes: number;
-  owner: string;
-  lease_until_ms: number;
-  endpoint: string;
-  bucket: string;
-  last_error: string | null;
-}
-
-const claimFromRow = (row: ClaimRow): ExportClaim => ({
-  claimId: row.claim_id,
-  objectKey: row.object_key,
-  keySeconds: row.key_seconds,
-  endpoint: row.endpoint,
-  bucket: row.bucket,
-  prefix: row.prefix,
-  firstId: row.first_id,
-  lastId: row.last_id,
-  recordCount: row.record_count,
-  cborBytes: row.cbor_bytes,
-  owner: row.owner,
-  leaseUntil: row.lease_until_ms,
-  ...(row.last_error ? { lastError: JSON.parse(row.last_error) as ClaimError } : {}),
-});
-
 /** Blobs come back as Buffer (better-sqlite3) or Uint8Array: hand out plain Uint8Arrays. */
 const bytes = (blob: Uint8Array): Uint8Array =>
   new Uint8Array(blob.buffer, blob.byteOffset, blob.byteLength);
@@ -254,39 +233,11 @@ export class SqliteStore implements CaptureStore {
       const appended = captures.map((capture): AppendedRecord => {
         const captureId = capture.capture_id || null;
         const known =
-          captureId &&
-          this.#db.get<{ record: Uint8Array }>(
-            `SELECT r.record FROM captures c JOIN capture_records r ON r.id = c.id
-             WHERE c.capture_id = ?`,
-            [captureId],
-          );
+          captureId && this.#db.get<{ record: Uint8Array }>(RECORD_BY_CAPTURE_ID, [captureId]);
         if (known) return { ...decodeStored(bytes(known.record)), duplicate: true };
         const { record, cbor } = storedRecord(capture, nextId++);
-        const { usage } = record;
         this.#db.run('INSERT INTO capture_records (id, record) VALUES (?, ?)', [record.id, cbor]);
-        this.#db.run(
-          `INSERT INTO captures (id, timestamp_ms, login_name, node_id, model, api_type, input_tokens,
-             output_tokens, cached_tokens, reasoning_tokens, cost_usd, duration_ms, status_code,
-             record_bytes, capture_id)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-          [
-            record.id,
-            record.timestamp.getTime(),
-            record.identity.login_name,
-            record.identity.node_id,
-            record.model,
-            record.api_type,
-            usage.input_tokens,
-            usage.output_tokens,
-            usage.cached_tokens,
-            usage.reasoning_tokens,
-            record.estimated_cost?.total_usd ?? null,
-            record.duration_ms,
-            record.status_code,
-            cbor.byteLength,
-            captureId,
-          ],
-        );
+        this.#db.run(INSERT_CAPTURE, captureRow(record, cbor.byteLength));
         return record;
       });
       this.#setState('next_id', nextId);
@@ -295,28 +246,10 @@ export class SqliteStore implements CaptureStore {
   }
 
   async recent(query: UsageQuery): Promise<ExportRecord[]> {
-    const statusFloor = query.statusClass === undefined ? undefined : query.statusClass * 100;
-    const conditions: Array<[string, SqlValue | undefined]> = [
-      ['id < ?', query.beforeId],
-      ['model = ?', query.model],
-      ['login_name = ?', query.loginName],
-      ['api_type = ?', query.apiType],
-      ['status_code >= ?', statusFloor],
-      ['status_code < ?', statusFloor === undefined ? undefined : statusFloor + 100],
-      ['timestamp_ms >= ?', query.sinceMs],
-      ['timestamp_ms < ?', query.untilMs],
-    ];
-    const used = conditions.filter(
-      (condition): condition is [string, SqlValue] => condition[1] !== undefined,
-    );
-    const where = used.map(([sql]) => sql);
-    const params = used.map(([, value]) => value);
-    const rows = this.#db.all<{ record: Uint8Array }>(
-      `SELECT (SELECT record FROM capture_records r WHERE r.id = c.id) AS record FROM captures c
-       ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`,
-      [...params, query.limit],
-    );
-    return rows.map((row) => decodeStored(bytes(row.record)));
+    const { sql, params } = recentSql(query);
+    return this.#db
+      .all<{ record: Uint8Array }>(sql, params)
+      .map((row) => decodeStored(bytes(row.record)));
   }
 
   async record(id: number): Promise<StoredRecord | undefined> {
@@ -325,11 +258,7 @@ export class SqliteStore implements CaptureStore {
       content_purged: number;
       export_key: string | null;
       exported_at_ms: number | null;
-    }>(
-      `SELECT r.record, c.content_purged, c.export_key, c.exported_at_ms
-       FROM captures c JOIN capture_records r ON r.id = c.id WHERE c.id = ?`,
-      [id],
-    );
+    }>(RECORD_BY_ID, [id]);
     if (!row) return undefined;
     return {
       record: decodeStored(bytes(row.record)),
@@ -341,49 +270,22 @@ export class SqliteStore implements CaptureStore {
 
   async usageSummary(sinceMs: number, untilMs = Number.MAX_SAFE_INTEGER): Promise<UsageSummary> {
     const group = (column: 'model' | 'login_name') =>
-      this.#db.all<UsageTotals>(
-        `SELECT ${column} AS key, ${USAGE_TOTALS}
-         FROM captures WHERE timestamp_ms >= ? AND timestamp_ms < ?
-         GROUP BY ${column} ORDER BY cost_usd DESC, key`,
-        [sinceMs, untilMs],
-      );
+      this.#db.all<UsageTotals>(usageSummarySql(column), [sinceMs, untilMs]);
     return { byModel: group('model'), byLogin: group('login_name') };
   }
 
   async usageSeries(query: UsageSeriesQuery): Promise<UsagePoint[]> {
-    const column = query.groupBy === 'model' ? 'model' : 'login_name';
-    const rows = this.#db.all<UsageTotals & { bucket: number }>(
-      `SELECT CAST((timestamp_ms - ?) / ? AS INTEGER) AS bucket, ${column} AS key, ${USAGE_TOTALS}
-       FROM captures WHERE timestamp_ms >= ? AND timestamp_ms < ?
-       GROUP BY bucket, ${column} ORDER BY bucket, key`,
-      [query.sinceMs, query.bucketMs, query.sinceMs, query.untilMs],
-    );
-    return rows.map(({ bucket, ...totals }) => ({
-      ...totals,
-      bucketStartMs: query.sinceMs + bucket * query.bucketMs,
-    }));
+    const { sql, params } = usageSeriesSql(query);
+    return this.#db
+      .all<UsageTotals & { bucket: number }>(sql, params)
+      .map(({ bucket, ...totals }) => ({
+        ...totals,
+        bucketStartMs: query.sinceMs + bucket * query.bucketMs,
+      }));
   }
 
   async recentFiles(limit: number): Promise<ExportedFile[]> {
-    return this.#db
-      .all<{
-        object_key: string;
-        endpoint: string;
-        bucket: string;
-        records: number;
-        bytes: number;
-        cbor_bytes: number;
-        exported_at_ms: number;
-      }>('SELECT * FROM export_files ORDER BY rowid DESC LIMIT ?', [limit])
-      .map((row) => ({
-        objectKey: row.object_key,
-        endpoint: row.endpoint,
-        bucket: row.bucket,
-        records: row.records,
-        bytes: row.bytes,
-        cborBytes: row.cbor_bytes,
-        exportedAtMs: row.exported_at_ms,
-      }));
+    return this.#db.all<Parameters<typeof fileFromRow>[0]>(RECENT_FILES, [limit]).map(fileFromRow);
   }
 
   async claimNext(request: ClaimRequest): Promise<ExportClaim | undefined> {
@@ -423,23 +325,8 @@ export class SqliteStore implements CaptureStore {
         );
       }
       this.#db.run(
-        `INSERT INTO export_claims (claim_id, object_key, key_seconds, endpoint, bucket, prefix,
-           first_id, last_id, record_count, cbor_bytes, owner, lease_until_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        [
-          claim.claimId,
-          claim.objectKey,
-          claim.keySeconds,
-          claim.endpoint,
-          claim.bucket,
-          claim.prefix,
-          claim.firstId,
-          claim.lastId,
-          claim.recordCount,
-          claim.cborBytes,
-          claim.owner,
-          claim.leaseUntil,
-        ],
+        `INSERT INTO export_claims (${INSERT_CLAIM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        claimParams(claim),
       );
       return claim;
     });
@@ -603,13 +490,7 @@ export class SqliteStore implements CaptureStore {
       pending_records: number;
       pending_bytes: number;
       content_purged: number;
-    }>(
-      `SELECT COUNT(*) AS records,
-              COUNT(*) FILTER (WHERE exported_at_ms IS NULL) AS pending_records,
-              COALESCE(SUM(record_bytes) FILTER (WHERE exported_at_ms IS NULL), 0) AS pending_bytes,
-              COUNT(*) FILTER (WHERE content_purged = 1) AS content_purged
-       FROM captures`,
-    )!;
+    }>(COUNTS)!;
     return {
       records: row.records,
       pendingRecords: row.pending_records,
