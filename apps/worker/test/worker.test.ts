@@ -16,6 +16,12 @@ import {
 import { makeRecords } from '@aperture-export/codec/testing';
 import { formatIssues, parseConfig } from '@aperture-export/core';
 import { RAW_BODY_DROPPED_HEADER } from '@aperture-export/core/d1';
+import {
+  FAKE_KEYS,
+  FAKE_USAGE,
+  type FakeProvider,
+  startFakeProvider,
+} from '@aperture-export/gateway/testing';
 import { type S3Target, startS3Target } from '@aperture-export/testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -29,15 +35,16 @@ import {
 const ADMIN = 'worker-admin-token';
 const INGEST = 'worker-ingest-token';
 let target: S3Target;
+let provider: FakeProvider;
 const workers: WorkerUnderTest[] = [];
 const scratch = mkdtempSync(join(tmpdir(), 'worker-test-'));
 
 beforeAll(async () => {
-  target = await startS3Target();
+  [target, provider] = await Promise.all([startS3Target(), startFakeProvider()]);
 });
 afterAll(async () => {
   await Promise.allSettled(workers.map((worker) => worker.stop()));
-  await target?.stop();
+  await Promise.all([target?.stop(), provider?.stop()]);
   rmSync(scratch, { recursive: true, force: true });
 });
 
@@ -153,6 +160,45 @@ describe('the worker in workerd', () => {
     });
     expect(put.status).toBe(400);
     expect(((await put.json()) as { error: string }).error).toContain('APERTURE_CONFIG variable');
+  });
+
+  it('serves the gateway: a streamed chat becomes a record, written after the answer', async () => {
+    const worker = await start({
+      APERTURE_CONFIG: JSON.stringify({
+        providers: {
+          fake: {
+            baseurl: provider.baseUrl,
+            apikey: 'env:PROVIDER_KEY',
+            models: ['gpt-4o'],
+            compatibility: { openai_chat: true },
+          },
+        },
+        gateway: { tokens: [{ token: 'env:TEAM_TOKEN', login_name: 'edge@example.com' }] },
+      }),
+      PROVIDER_KEY: FAKE_KEYS.openai,
+      TEAM_TOKEN: 'team-token',
+    });
+    const chat = await worker.fetch('/v1/chat/completions', {
+      method: 'POST',
+      headers: { authorization: 'Bearer team-token', 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-4o', messages: [], stream: true }),
+    });
+    expect(chat.headers.get('content-type')).toContain('text/event-stream');
+    expect(await chat.text()).toContain('data: [DONE]');
+    let records: Array<{ identity: { login_name: string }; usage: { input_tokens: number } }> = [];
+    for (let i = 0; i < 100 && records.length === 0; i++) {
+      const usage = await worker.fetch('/api/usage', {
+        headers: { authorization: `Bearer ${ADMIN}` },
+      });
+      ({ records } = (await usage.json()) as { records: typeof records });
+      if (records.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(records).toMatchObject([
+      {
+        identity: { login_name: 'edge@example.com' },
+        usage: { input_tokens: FAKE_USAGE.openai.input },
+      },
+    ]);
   });
 
   it('leaves files past APERTURE_FILES_PER_INVOCATION for the next trigger', async () => {

@@ -32,6 +32,7 @@ export { GroupCommit, type GroupCommitOptions } from './group-commit.ts';
 export { HuJsonError, parseHuJson, setHuJsonValue } from './hujson.ts';
 export { purgeOnce, RetentionWorker, type RetentionWorkerOptions } from './retention.ts';
 export { type Clock, type Logger, type LogLevel, systemClock } from './runtime.ts';
+export { addUsageTotals, emptyUsageTotals } from './store/common.ts';
 export { MemoryStore } from './store/memory.ts';
 export { type SqliteDriver, SqliteStore, type SqlValue } from './store/sqlite.ts';
 export type {

@@ -2,7 +2,12 @@
  * The usage page's numbers: which time window a request asks for, how it is cut into buckets,
  * and the series the charts draw, filled so that every bucket has a value.
  */
-import type { UsagePoint, UsageTotals } from '@aperture-export/core';
+import {
+  addUsageTotals,
+  emptyUsageTotals,
+  type UsagePoint,
+  type UsageTotals,
+} from '@aperture-export/core';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -120,44 +125,15 @@ export function chartData(
 
 /** The grand totals of a list of per-key totals. */
 export function grandTotal(rows: UsageTotals[]): UsageTotals {
-  const total: UsageTotals = {
-    key: 'total',
-    requests: 0,
-    input_tokens: 0,
-    output_tokens: 0,
-    cached_tokens: 0,
-    reasoning_tokens: 0,
-    cost_usd: 0,
-    unpriced_requests: 0,
-  };
-  for (const row of rows) {
-    total.requests += row.requests;
-    total.input_tokens += row.input_tokens;
-    total.output_tokens += row.output_tokens;
-    total.cached_tokens += row.cached_tokens;
-    total.reasoning_tokens += row.reasoning_tokens;
-    total.cost_usd += row.cost_usd;
-    total.unpriced_requests += row.unpriced_requests;
-  }
-  return total;
+  return rows.reduce(addUsageTotals, emptyUsageTotals('total'));
 }
 
 /** Per-key totals of a series (its points added up), costliest first, as usageSummary orders them. */
 export function totalsOf(points: UsagePoint[]): UsageTotals[] {
   const byKey = new Map<string, UsageTotals>();
-  for (const { bucketStartMs: _, ...point } of points) {
-    const sum = byKey.get(point.key);
-    if (!sum) {
-      byKey.set(point.key, { ...point });
-      continue;
-    }
-    sum.requests += point.requests;
-    sum.input_tokens += point.input_tokens;
-    sum.output_tokens += point.output_tokens;
-    sum.cached_tokens += point.cached_tokens;
-    sum.reasoning_tokens += point.reasoning_tokens;
-    sum.cost_usd += point.cost_usd;
-    sum.unpriced_requests += point.unpriced_requests;
+  for (const point of points) {
+    const sum = byKey.get(point.key) ?? emptyUsageTotals(point.key);
+    byKey.set(point.key, addUsageTotals(sum, point));
   }
   return [...byKey.values()].sort(
     (a, b) => b.cost_usd - a.cost_usd || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0),

@@ -5,7 +5,7 @@ import {
   encodeRecord,
   exportObjectKey,
 } from '@aperture-export/codec';
-import type { NewCapture } from './types.ts';
+import type { NewCapture, UsageTotals } from './types.ts';
 
 /**
  * How many of `sizes` (CBOR bytes of the next records, in id order) go in one file: at most
@@ -55,4 +55,28 @@ export function withoutContent(cbor: Uint8Array): Uint8Array {
 
 export function decodeStored(cbor: Uint8Array): ExportRecord {
   return decodeRecords(cbor)[0]!;
+}
+
+/** Totals of nothing yet, for `key`. */
+export const emptyUsageTotals = (key: string): UsageTotals => ({
+  key,
+  requests: 0,
+  input_tokens: 0,
+  output_tokens: 0,
+  cached_tokens: 0,
+  reasoning_tokens: 0,
+  cost_usd: 0,
+  unpriced_requests: 0,
+});
+
+/** Adds `more` into `sum` (every count and the cost; not the key). */
+export function addUsageTotals(sum: UsageTotals, more: UsageTotals): UsageTotals {
+  sum.requests += more.requests;
+  sum.input_tokens += more.input_tokens;
+  sum.output_tokens += more.output_tokens;
+  sum.cached_tokens += more.cached_tokens;
+  sum.reasoning_tokens += more.reasoning_tokens;
+  sum.cost_usd += more.cost_usd;
+  sum.unpriced_requests += more.unpriced_requests;
+  return sum;
 }

@@ -26,9 +26,11 @@ import {
 import {
   type ClaimRow,
   COUNTS,
+  type CountsRow,
   captureRow,
   claimFromRow,
   claimParams,
+  countsFromRow,
   fileFromRow,
   INSERT_CAPTURE,
   INSERT_CLAIM_COLUMNS,
@@ -37,6 +39,7 @@ import {
   RECORD_BY_ID,
   recentSql,
   type SqlValue,
+  storedFromRow,
   usageSeriesSql,
   usageSummarySql,
 } from './sql.ts';
@@ -286,19 +289,11 @@ export class D1Store implements CaptureStore {
   }
 
   async record(id: number): Promise<StoredRecord | undefined> {
-    const row = await this.#first<{
-      record: unknown;
-      content_purged: number;
-      export_key: string | null;
-      exported_at_ms: number | null;
-    }>(RECORD_BY_ID, [id]);
-    if (!row) return undefined;
-    return {
-      record: decodeStored(blob(row.record)),
-      contentPurged: row.content_purged === 1,
-      ...(row.export_key === null ? {} : { exportKey: row.export_key }),
-      ...(row.exported_at_ms === null ? {} : { exportedAtMs: row.exported_at_ms }),
-    };
+    const row = await this.#first<Parameters<typeof storedFromRow>[0] & { record: unknown }>(
+      RECORD_BY_ID,
+      [id],
+    );
+    return row && storedFromRow(row, decodeStored(blob(row.record)));
   }
 
   async usageSummary(sinceMs: number, untilMs = Number.MAX_SAFE_INTEGER): Promise<UsageSummary> {
@@ -540,19 +535,7 @@ export class D1Store implements CaptureStore {
   }
 
   async counts(): Promise<StoreCounts> {
-    const row = (await this.#first<{
-      records: number;
-      pending_records: number;
-      pending_bytes: number;
-      content_purged: number;
-    }>(COUNTS))!;
-    return {
-      records: row.records,
-      pendingRecords: row.pending_records,
-      pendingBytes: row.pending_bytes,
-      exportedRecords: row.records - row.pending_records,
-      contentPurged: row.content_purged,
-    };
+    return countsFromRow((await this.#first<CountsRow>(COUNTS))!);
   }
 
   async exportTotals(): Promise<ExportTotals> {

@@ -7,6 +7,7 @@ import {
   batchLength,
   claimKey,
   decodeStored,
+  emptyUsageTotals,
   newClaimId,
   nextKeySeconds,
   storedRecord,
@@ -33,17 +34,6 @@ import type {
 
 const copy = (claim: ExportClaim): ExportClaim =>
   claim.lastError ? { ...claim, lastError: { ...claim.lastError } } : { ...claim };
-
-const emptyTotals = (key: string): UsageTotals => ({
-  key,
-  requests: 0,
-  input_tokens: 0,
-  output_tokens: 0,
-  cached_tokens: 0,
-  reasoning_tokens: 0,
-  cost_usd: 0,
-  unpriced_requests: 0,
-});
 
 interface Row {
   id: number;
@@ -154,7 +144,7 @@ export class MemoryStore implements CaptureStore {
   async usageSummary(sinceMs: number, untilMs = Number.MAX_SAFE_INTEGER): Promise<UsageSummary> {
     const rows = this.#between(sinceMs, untilMs);
     const group = (keyOf: (row: Row) => string) =>
-      this.#totalsBy(rows, keyOf, (_, key) => emptyTotals(key)).sort(
+      this.#totalsBy(rows, keyOf, (_, key) => emptyUsageTotals(key)).sort(
         (a, b) => b.cost_usd - a.cost_usd || a.key.localeCompare(b.key),
       );
     return { byModel: group((row) => row.model), byLogin: group((row) => row.loginName) };
@@ -168,7 +158,7 @@ export class MemoryStore implements CaptureStore {
     const points = this.#totalsBy(
       this.#between(query.sinceMs, query.untilMs),
       (row) => `${bucketOf(row)} ${keyOf(row)}`,
-      (row) => ({ ...emptyTotals(keyOf(row)), bucketStartMs: bucketOf(row) }),
+      (row) => ({ ...emptyUsageTotals(keyOf(row)), bucketStartMs: bucketOf(row) }),
     ) as UsagePoint[];
     return points.sort(
       (a, b) => a.bucketStartMs - b.bucketStartMs || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0),

@@ -8,6 +8,8 @@ import type {
   ClaimError,
   ExportClaim,
   ExportedFile,
+  StoreCounts,
+  StoredRecord,
   UsageQuery,
   UsageSeriesQuery,
 } from './types.ts';
@@ -93,6 +95,34 @@ export function usageSeriesSql(query: UsageSeriesQuery): { sql: string; params: 
        FROM captures WHERE timestamp_ms >= ? AND timestamp_ms < ?
        GROUP BY bucket, ${column} ORDER BY bucket, key`,
     params: [query.sinceMs, query.bucketMs, query.sinceMs, query.untilMs],
+  };
+}
+
+export interface CountsRow {
+  records: number;
+  pending_records: number;
+  pending_bytes: number;
+  content_purged: number;
+}
+
+export const countsFromRow = (row: CountsRow): StoreCounts => ({
+  records: row.records,
+  pendingRecords: row.pending_records,
+  pendingBytes: row.pending_bytes,
+  exportedRecords: row.records - row.pending_records,
+  contentPurged: row.content_purged,
+});
+
+/** A row of RECORD_BY_ID, its record's CBOR as `bytes`. */
+export function storedFromRow(
+  row: { content_purged: number; export_key: string | null; exported_at_ms: number | null },
+  record: ExportRecord,
+): StoredRecord {
+  return {
+    record,
+    contentPurged: row.content_purged === 1,
+    ...(row.export_key === null ? {} : { exportKey: row.export_key }),
+    ...(row.exported_at_ms === null ? {} : { exportedAtMs: row.exported_at_ms }),
   };
 }
 

@@ -20,9 +20,11 @@ import {
 import {
   type ClaimRow,
   COUNTS,
+  type CountsRow,
   captureRow,
   claimFromRow,
   claimParams,
+  countsFromRow,
   fileFromRow,
   INSERT_CAPTURE,
   INSERT_CLAIM_COLUMNS,
@@ -31,6 +33,7 @@ import {
   RECORD_BY_ID,
   recentSql,
   type SqlValue,
+  storedFromRow,
   usageSeriesSql,
   usageSummarySql,
 } from './sql.ts';
@@ -253,19 +256,11 @@ export class SqliteStore implements CaptureStore {
   }
 
   async record(id: number): Promise<StoredRecord | undefined> {
-    const row = this.#db.get<{
-      record: Uint8Array;
-      content_purged: number;
-      export_key: string | null;
-      exported_at_ms: number | null;
-    }>(RECORD_BY_ID, [id]);
-    if (!row) return undefined;
-    return {
-      record: decodeStored(bytes(row.record)),
-      contentPurged: row.content_purged === 1,
-      ...(row.export_key === null ? {} : { exportKey: row.export_key }),
-      ...(row.exported_at_ms === null ? {} : { exportedAtMs: row.exported_at_ms }),
-    };
+    const row = this.#db.get<Parameters<typeof storedFromRow>[0] & { record: Uint8Array }>(
+      RECORD_BY_ID,
+      [id],
+    );
+    return row && storedFromRow(row, decodeStored(bytes(row.record)));
   }
 
   async usageSummary(sinceMs: number, untilMs = Number.MAX_SAFE_INTEGER): Promise<UsageSummary> {
@@ -485,19 +480,7 @@ export class SqliteStore implements CaptureStore {
   }
 
   async counts(): Promise<StoreCounts> {
-    const row = this.#db.get<{
-      records: number;
-      pending_records: number;
-      pending_bytes: number;
-      content_purged: number;
-    }>(COUNTS)!;
-    return {
-      records: row.records,
-      pendingRecords: row.pending_records,
-      pendingBytes: row.pending_bytes,
-      exportedRecords: row.records - row.pending_records,
-      contentPurged: row.content_purged,
-    };
+    return countsFromRow(this.#db.get<CountsRow>(COUNTS)!);
   }
 
   async exportTotals(): Promise<ExportTotals> {
