@@ -27,7 +27,7 @@ import {
   type Session,
   type SessionKeeper,
 } from './session.ts';
-import { chartData, grandTotal, totalsOf, usageWindow, WINDOWS } from './usage.ts';
+import { chartData, grandTotal, totalsOf, usageWindow } from './usage.ts';
 
 export type AppVariables = RequestIdVariables & { session?: Session };
 
@@ -248,7 +248,7 @@ export function mountDashboard(app: Hono<{ Variables: AppVariables }>, options: 
           ...(typeof since === 'number' ? { sinceMs: since } : {}),
           ...(typeof until === 'number' ? { untilMs: until } : {}),
         });
-    const recent = await service.store.usageSummary(Date.now() - WINDOWS['30d']);
+    const { models, logins } = await service.store.filterValues();
     const withFilters = (extra: Record<string, string>) => {
       const params = new URLSearchParams(
         Object.entries({ ...filters, ...extra }).filter(([, value]) => value !== ''),
@@ -260,8 +260,8 @@ export function mountDashboard(app: Hono<{ Variables: AppVariables }>, options: 
       'Requests',
       requestsPage({
         filters,
-        models: recent.byModel.map((row) => row.key).sort(),
-        logins: recent.byLogin.map((row) => row.key).sort(),
+        models,
+        logins,
         records,
         ...(records.length === PAGE_SIZE
           ? { olderHref: withFilters({ before: String(records.at(-1)!.id) }) }

@@ -31,6 +31,7 @@ import {
   claimFromRow,
   claimParams,
   countsFromRow,
+  distinctSql,
   fileFromRow,
   INSERT_CAPTURE,
   INSERT_CLAIM_COLUMNS,
@@ -319,6 +320,15 @@ export class D1Store implements CaptureStore {
     return (await this.#all<Parameters<typeof fileFromRow>[0]>(RECENT_FILES, [limit])).map(
       fileFromRow,
     );
+  }
+
+  async filterValues(): Promise<{ models: string[]; logins: string[] }> {
+    const [models, logins] = await Promise.all(
+      (['model', 'login_name'] as const).map(async (column) =>
+        (await this.#all<{ value: string }>(distinctSql(column))).map((row) => row.value),
+      ),
+    );
+    return { models: models!, logins: logins! };
   }
 
   async claimNext(request: ClaimRequest): Promise<ExportClaim | undefined> {

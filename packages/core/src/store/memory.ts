@@ -172,6 +172,15 @@ export class MemoryStore implements CaptureStore {
       .map((file) => ({ ...file }));
   }
 
+  async filterValues(): Promise<{ models: string[]; logins: string[] }> {
+    const sorted = (values: Iterable<string>) =>
+      [...new Set(values)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    return {
+      models: sorted(this.#rows.map((row) => row.model)),
+      logins: sorted(this.#rows.map((row) => row.loginName)),
+    };
+  }
+
   async claimNext(request: ClaimRequest): Promise<ExportClaim | undefined> {
     const waiting = this.#rows.filter(
       (row) => row.exportedAtMs === undefined && row.claimId === undefined,

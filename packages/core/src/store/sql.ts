@@ -182,6 +182,10 @@ export const claimParams = (claim: ExportClaim): SqlValue[] => [
   claim.leaseUntil,
 ];
 
+/** Each model (or login) once, from its index; sorted by SQLite's BINARY collation. */
+export const distinctSql = (column: 'model' | 'login_name') =>
+  `SELECT DISTINCT ${column} AS value FROM captures ORDER BY ${column}`;
+
 export const RECENT_FILES = 'SELECT * FROM export_files ORDER BY rowid DESC LIMIT ?';
 
 export const fileFromRow = (row: {

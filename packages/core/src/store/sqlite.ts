@@ -25,6 +25,7 @@ import {
   claimFromRow,
   claimParams,
   countsFromRow,
+  distinctSql,
   fileFromRow,
   INSERT_CAPTURE,
   INSERT_CLAIM_COLUMNS,
@@ -281,6 +282,12 @@ export class SqliteStore implements CaptureStore {
 
   async recentFiles(limit: number): Promise<ExportedFile[]> {
     return this.#db.all<Parameters<typeof fileFromRow>[0]>(RECENT_FILES, [limit]).map(fileFromRow);
+  }
+
+  async filterValues(): Promise<{ models: string[]; logins: string[] }> {
+    const values = (column: 'model' | 'login_name') =>
+      this.#db.all<{ value: string }>(distinctSql(column)).map((row) => row.value);
+    return { models: values('model'), logins: values('login_name') };
   }
 
   async claimNext(request: ClaimRequest): Promise<ExportClaim | undefined> {

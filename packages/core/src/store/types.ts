@@ -189,6 +189,8 @@ export interface CaptureStore {
   usageSeries(query: UsageSeriesQuery): Promise<UsagePoint[]>;
   /** The files exported last, newest first. */
   recentFiles(limit: number): Promise<ExportedFile[]>;
+  /** Every model and login the records name, each once and sorted: choices for filters. */
+  filterValues(): Promise<{ models: string[]; logins: string[] }>;
 
   /** Claims the next file's records and key, or undefined when nothing is waiting. */
   claimNext(request: ClaimRequest): Promise<ExportClaim | undefined>;

@@ -228,6 +228,20 @@ export function captureStoreSuite(test: Test, factory: StoreFactory): void {
   );
 
   test(
+    'names every model and login once, sorted, for filters',
+    withStore(async (store) => {
+      assert.deepEqual(await store.filterValues(), { models: [], logins: [] });
+      const records = await store.append(captures(12));
+      const sorted = (values: string[]) =>
+        [...new Set(values)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      assert.deepEqual(await store.filterValues(), {
+        models: sorted(records.map((r) => r.model)),
+        logins: sorted(records.map((r) => r.identity.login_name)),
+      });
+    }),
+  );
+
+  test(
     'lists the files exported, newest first',
     withStore(async (store) => {
       await store.append(captures(5));
