@@ -465,16 +465,38 @@ ${
 </tbody></table></div>`;
 }
 
+/** What the editor starts from while there is no config yet: valid as it is, exporter off. */
+export const CONFIG_TEMPLATE = `{
+  // Where export files go. The exporter runs once bucket_name is set.
+  "exporters": {
+    "s3": {
+      "endpoint": "", // "" for AWS S3; else the S3 API's URL (MinIO, R2, B2, GCS)
+      "bucket_name": "",
+      "region": "us-east-1",
+      "access_key_id": "",
+      "access_secret": "", // or "env:NAME" to read it from the environment
+      "prefix": "",
+      "every": 3600, // seconds between exports
+      "limit": 1000, // records per file
+    },
+  },
+  // How long captured content (requests, responses) stays here; "0" keeps it.
+  "database": { "retention": { "duration": "0", "require_export": true } },
+}
+`;
+
 export function settingsPage(data: { text: string; config: AppConfig }): Html {
   const retention = data.config.database.retention;
+  const empty = data.text.trim() === '';
   return html`
 <p>The whole configuration, as in <code>aperture.hujson</code>: JSON with comments and trailing
 commas. Secrets show as <code>&lt;redacted&gt;</code>; leave them so to keep them, or write
 <code>"env:NAME"</code> to read one from the environment. Saved settings apply at once, without a restart.</p>
+${empty ? html`<p class="notice">There is no configuration yet: the editor holds a starting point. Nothing is written until you save.</p>` : ''}
 <div class="editor-layout">
   <div class="editor-pane">
     <label for="config-text" id="config-label">Configuration (HuJSON)</label>
-    <textarea id="config-text" name="config" spellcheck="false" rows="24" aria-describedby="config-problems">${data.text}</textarea>
+    <textarea id="config-text" name="config" spellcheck="false" rows="24" aria-describedby="config-problems">${empty ? CONFIG_TEMPLATE : data.text}</textarea>
     <div class="buttons">
       <button type="button" class="primary" data-action="save-config">Save</button>
       <button type="button" data-action="test-connection">Test connection</button>

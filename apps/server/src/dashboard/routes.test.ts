@@ -4,10 +4,11 @@
  */
 import { loadZstd, recordToJson } from '@aperture-export/codec';
 import { makeRecords } from '@aperture-export/codec/testing';
-import { MemoryStore } from '@aperture-export/core';
+import { MemoryStore, parseConfig } from '@aperture-export/core';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createApp } from '../app.ts';
 import { ApertureService } from '../service.ts';
+import { CONFIG_TEMPLATE } from './pages.ts';
 
 const ADMIN = 'admin-token-for-dashboard-tests';
 const CODE = 'one-time-code-for-tests';
@@ -259,6 +260,19 @@ describe('pages', () => {
       .filter((line) => line.startsWith('model,'))
       .reduce((sum, line) => sum + Number(line.split(',')[2]), 0);
     expect(modelRequests).toBe(5);
+  });
+
+  it('start Settings from a valid template while there is no config', async () => {
+    const { cookie } = await signIn();
+    const page = await (await app.request('/settings', { headers: { cookie } })).text();
+    expect(page).toContain('There is no configuration yet');
+    const text = /<textarea[^>]*>([^<]*)<\/textarea>/
+      .exec(page)![1]!
+      .replace(/&quot;/g, '"')
+      .replace(/&#39;/g, "'")
+      .replace(/&amp;/g, '&');
+    expect(text).toBe(CONFIG_TEMPLATE);
+    expect(parseConfig(text)).toMatchObject({ ok: true });
   });
 
   it('serve the built assets, and nothing else under /assets', async () => {
