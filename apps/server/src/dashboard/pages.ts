@@ -57,20 +57,26 @@ interface LayoutOptions {
   scripts?: string[];
 }
 
-export function layout(options: LayoutOptions, body: Html): Html {
-  const scripts = ['dashboard.js', ...(options.scripts ?? [])];
-  return html`<!doctype html>
+/** Every page's <head>: its title, the stylesheet, and what else it needs. */
+const head = (title: string, extra: Html | string = '') => html`<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark">
-<meta name="csrf-token" content="${options.csrfToken}">
-<title>${options.title} · aperture-export</title>
+<title>${title} · aperture-export</title>
 <link rel="icon" href="data:,">
 <link rel="stylesheet" href="/assets/dashboard.css">
-${scripts.map((name) => html`<script type="module" src="/assets/${name}"></script>`)}
-</head>
+${extra}
+</head>`;
+
+export function layout(options: LayoutOptions, body: Html): Html {
+  const scripts = ['dashboard.js', ...(options.scripts ?? [])];
+  return html`${head(
+    options.title,
+    html`<meta name="csrf-token" content="${options.csrfToken}">
+${scripts.map((name) => html`<script type="module" src="/assets/${name}"></script>`)}`,
+  )}
 <body>
 <a class="skip" href="#main">Skip to content</a>
 <header class="top">
@@ -95,16 +101,7 @@ ${body}
 }
 
 export function loginPage(options: { error?: string; next: string }): Html {
-  return html`<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="color-scheme" content="light dark">
-<title>Sign in · aperture-export</title>
-<link rel="icon" href="data:,">
-<link rel="stylesheet" href="/assets/dashboard.css">
-</head>
+  return html`${head('Sign in')}
 <body class="login">
 <main id="main" class="card narrow">
   <h1>aperture<span>-export</span></h1>
