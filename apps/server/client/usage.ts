@@ -70,14 +70,21 @@ function draw(target: HTMLElement, x: number[], series: Record<string, number[]>
 const source = document.getElementById('chart-data');
 if (source?.textContent) {
   const data = JSON.parse(source.textContent) as ChartData;
-  const plots: uPlot[] = [];
-  for (const target of document.querySelectorAll<HTMLElement>('[data-chart]')) {
-    const which = target.dataset.chart as 'tokens' | 'costByModel' | 'costByLogin';
-    const plot = draw(target, data.x, data[which], which !== 'tokens');
-    if (plot) plots.push(plot);
-  }
+  let plots: uPlot[] = [];
+  const drawAll = () => {
+    for (const plot of plots) plot.destroy();
+    plots = [];
+    for (const target of document.querySelectorAll<HTMLElement>('[data-chart]')) {
+      const which = target.dataset.chart as 'tokens' | 'costByModel' | 'costByLogin';
+      const plot = draw(target, data.x, data[which], which !== 'tokens');
+      if (plot) plots.push(plot);
+    }
+  };
+  drawAll();
   // For the benchmark (bench/dashboard.bench.ts): when the charts were drawn.
   performance.mark('charts-drawn');
+  // Axes and grid in the colours of the scheme the system switches to.
+  matchMedia('(prefers-color-scheme: dark)').addEventListener('change', drawAll);
   // Charts follow their box's width (phone, laptop, a resized window).
   new ResizeObserver(() => {
     for (const plot of plots) {
