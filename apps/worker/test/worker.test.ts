@@ -4,7 +4,7 @@
  * the next trigger; an invocation aborted mid-export; config errors at startup; a record too
  * large for a D1 row.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -68,8 +68,9 @@ function config(prefix: string, s3: Record<string, unknown> = {}) {
   });
 }
 
-async function start(bindings: Record<string, string>, persistDir?: string) {
+async function start(bindings: Record<string, string>, persistDir?: string, assetsDir?: string) {
   const worker = await startWorker({
+    ...(assetsDir ? { assetsDir } : {}),
     bindings: {
       APERTURE_ADMIN_TOKEN: ADMIN,
       APERTURE_INGEST_TOKEN: INGEST,
@@ -138,8 +139,19 @@ describe('the worker in workerd', () => {
     expect((await bucket('cron')).keys).toHaveLength(3);
   });
 
-  it('serves the dashboard, and says the config cannot be saved here', async () => {
-    const worker = await start({ APERTURE_CONFIG: config('pages') });
+  it('serves the dashboard with its assets, and says the config cannot be saved here', async () => {
+    // What wrangler.toml's [assets] serves: the dashboard's built scripts and styles.
+    const assets = join(scratch, 'assets');
+    mkdirSync(assets);
+    writeFileSync(join(assets, 'dashboard.css'), 'body { color: teal }');
+    const worker = await start({ APERTURE_CONFIG: config('pages') }, undefined, assets);
+    const css = await worker.fetch('/assets/dashboard.css');
+    expect(css.status).toBe(200);
+    expect(css.headers.get('content-type')).toBe('text/css; charset=utf-8');
+    expect(await css.text()).toBe('body { color: teal }');
+    expect((await worker.fetch('/assets/usage.js')).status).toBe(404);
+    // The worker answers first: an asset's own path is not served around it.
+    expect((await worker.fetch('/dashboard.css')).status).toBe(404);
     const login = await worker.fetch('/login', {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },

@@ -26,6 +26,8 @@ export interface WorkerOptions {
   persistDir?: string;
   /** Leave the database empty (no migration). */
   noMigration?: boolean;
+  /** Serve this directory as Workers Static Assets (the ASSETS binding), as wrangler.toml does. */
+  assetsDir?: string;
 }
 
 export async function startWorker(options: WorkerOptions = {}) {
@@ -42,6 +44,15 @@ export async function startWorker(options: WorkerOptions = {}) {
     d1Databases: { DB: 'aperture-test' },
     ...(options.persistDir ? { d1Persist: options.persistDir } : {}),
     bindings: options.bindings ?? {},
+    ...(options.assetsDir
+      ? {
+          assets: {
+            directory: options.assetsDir,
+            binding: 'ASSETS',
+            routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: true },
+          },
+        }
+      : {}),
   });
   const db = await mf.getD1Database('DB');
   if (!options.noMigration) {
