@@ -214,6 +214,7 @@ export class ApertureService {
       settings: () => ({
         rawBodyMaxBytes: this.#config.gateway.raw_body_max_bytes,
         sessionIdleMs: this.#config.gateway.session_idle_minutes * 60_000,
+        upstreamTimeoutMs: this.#config.gateway.upstream_timeout_seconds * 1000,
       }),
       onCapture: (capture) => this.#capture(capture),
       fetch: options.gatewayFetch,

@@ -205,6 +205,41 @@ describe('gateway with the OpenAI SDK', () => {
     expect(record.capture!.tool_uses).toEqual(FAKE_TOOL_CALLS);
   });
 
+  it('a provider that does not answer within gateway.upstream_timeout_seconds gets the client a 504', async () => {
+    const silent = await startFakeProvider({ delayMs: 2500 });
+    const base = config();
+    const slowConfig = {
+      ...base,
+      providers: {
+        ...base.providers,
+        silent: {
+          baseurl: silent.baseUrl,
+          apikey: FAKE_KEYS.openai,
+          models: ['silent-model'],
+          compatibility: { openai_chat: true },
+        },
+      },
+      gateway: { ...base.gateway, upstream_timeout_seconds: 1 },
+    };
+    expect(await service.updateConfig(JSON.stringify(slowConfig))).toMatchObject({ ok: true });
+    try {
+      const started = Date.now();
+      const error = await openai()
+        .chat.completions.create({ model: 'silent-model', messages: [] })
+        .catch((caught: unknown) => caught);
+      expect(Date.now() - started).toBeLessThan(2000);
+      expect(error).toBeInstanceOf(OpenAI.APIError);
+      expect((error as InstanceType<typeof OpenAI.APIError>).status).toBe(504);
+      expect((error as Error).message).toContain(
+        'provider silent did not start its answer within 1 s',
+      );
+      expect((await lastRecord()).status_code).toBe(504);
+    } finally {
+      expect(await service.updateConfig(JSON.stringify(base))).toMatchObject({ ok: true });
+      await silent.stop();
+    }
+  });
+
   it('an answer the provider gzips anyway is decoded on the way', async () => {
     const completion = await openai().chat.completions.create({
       model: 'gpt-4o-gzip',

@@ -336,6 +336,7 @@ describe('config', () => {
       allow_anonymous: false,
       raw_body_max_bytes: 1024 * 1024,
       session_idle_minutes: 30,
+      upstream_timeout_seconds: 600,
     });
     expect(DEFAULT_CONFIG.providers).toEqual({});
   });
@@ -362,6 +363,7 @@ describe('config', () => {
             { login_name: '' },
           ],
           session_idle_minutes: 0,
+          upstream_timeout_seconds: 3601,
         },
       }),
     );
@@ -384,6 +386,7 @@ describe('config', () => {
         'gateway.tokens.2.login_name: must not be empty',
         'gateway.tokens: must not give one token twice',
         'gateway.session_idle_minutes: must be a whole number of at least 1',
+        'gateway.upstream_timeout_seconds: must be at most 3600 (an hour)',
       ].sort(),
     );
     // Checks that need the rest valid: one provider per model and API, tokens given once.

@@ -320,6 +320,8 @@ const gateway = (context: ParseContext) =>
     }),
     /** A session ends after this many minutes without a request. */
     session_idle_minutes: wholeNumber(1, 30, { value: 7 * 24 * 60, why: 'a week' }),
+    /** A provider must start its answer (and finish one that is not a stream) within this. */
+    upstream_timeout_seconds: wholeNumber(1, 600, { value: 3600, why: 'an hour' }),
   });
 
 const configSchema = (context: ParseContext) =>

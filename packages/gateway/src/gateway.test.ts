@@ -230,6 +230,58 @@ describe('Gateway, whole responses', () => {
     expect(records[0]!.status_code).toBe(502);
   });
 
+  it('answers 504 when the provider does not start (or finish) its answer in time; a slow stream goes on', async () => {
+    const slow = await startFakeProvider({ delayMs: 400 });
+    try {
+      const records: GatewayCapture[] = [];
+      const gateway = new Gateway({
+        providers: () => [
+          {
+            id: 'slow',
+            baseUrl: slow.baseUrl,
+            apiKey: FAKE_KEYS.openai,
+            models: ['gpt-4o'],
+            authorization: 'bearer',
+            compatibility: ['openai_chat'],
+          },
+          {
+            id: 'quick',
+            baseUrl: provider.baseUrl,
+            apiKey: FAKE_KEYS.openai,
+            models: ['gpt-4o-slow'],
+            authorization: 'bearer',
+            compatibility: ['openai_chat'],
+          },
+        ],
+        settings: () => ({ upstreamTimeoutMs: 100 }),
+        onCapture: (record) => records.push(record),
+      });
+      const post = (body: object) =>
+        gateway.handle(
+          openAiChat,
+          new Request('http://gateway/v1/chat/completions', {
+            method: 'POST',
+            body: JSON.stringify(body),
+          }),
+          IDENTITY,
+        );
+      const started = Date.now();
+      const late = await post({ model: 'gpt-4o', messages: [] });
+      expect(Date.now() - started).toBeLessThan(350);
+      expect(late.status).toBe(504);
+      expect((await late.json()).error.message).toBe(
+        'provider slow did not start its answer within 0.1 s',
+      );
+      expect(records[0]!.status_code).toBe(504);
+      // Headers came at once; its events then take longer than the timeout between them.
+      const stream = await post({ model: 'gpt-4o-slow', messages: [], stream: true });
+      expect(stream.status).toBe(200);
+      expect(await stream.text()).toContain('data: [DONE]');
+    } finally {
+      await slow.stop();
+    }
+  });
+
   it('refuses a body over the limit with 413, and one that is not JSON with 400', async () => {
     const records: GatewayCapture[] = [];
     const gateway = new Gateway({

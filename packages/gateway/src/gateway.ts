@@ -35,7 +35,15 @@ export interface GatewaySettings {
   rawBodyMaxBytes?: number;
   /** A session ends after this long without a request. Default 30 minutes. */
   sessionIdleMs?: number;
+  /**
+   * How long a provider has to start its answer, and to finish one that is not a stream; a
+   * stream's events then take what time they take. Default 10 minutes (the OpenAI SDK's own).
+   */
+  upstreamTimeoutMs?: number;
 }
+
+/** The upstream timeout unless settings say otherwise. */
+export const DEFAULT_UPSTREAM_TIMEOUT_MS = 10 * 60_000;
 
 export interface GatewayOptions {
   /** The providers now (read for every request: config changes apply at once). */
@@ -198,14 +206,22 @@ export class Gateway {
     exchange.provider = provider;
 
     const { body: upstreamBody, hideUsage } = api.upstream(body);
+    const timeoutMs = this.#options.settings?.().upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS;
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), timeoutMs);
+    const late = (what: string) =>
+      refuse(504, `provider ${provider.id} did not ${what} within ${timeoutMs / 1000} s`);
     let upstream: Response;
     try {
       upstream = await this.#fetch(`${provider.baseUrl.replace(/\/+$/, '')}${api.upstreamPath}`, {
         method: 'POST',
         headers: upstreamHeaders(request.headers, provider.authorization, provider.apiKey),
         body: JSON.stringify(upstreamBody),
+        signal: deadline.signal,
       });
     } catch (error) {
+      clearTimeout(timer);
+      if (deadline.signal.aborted) return late('start its answer');
       return refuse(
         502,
         `provider ${provider.id} could not be reached: ${error instanceof Error ? error.message : String(error)}`,
@@ -213,17 +229,22 @@ export class Gateway {
     }
 
     const type = upstream.headers.get('content-type') ?? '';
-    if (type.includes('text/event-stream') && upstream.body)
+    if (type.includes('text/event-stream') && upstream.body) {
+      clearTimeout(timer);
       return this.#stream(exchange, upstream, api.stream(hideUsage));
+    }
 
     let bytes: Uint8Array<ArrayBuffer>;
     try {
       bytes = new Uint8Array(await upstream.arrayBuffer());
     } catch (error) {
+      if (deadline.signal.aborted) return late('finish its answer');
       return refuse(
         502,
         `provider ${provider.id} ended its response early: ${error instanceof Error ? error.message : String(error)}`,
       );
+    } finally {
+      clearTimeout(timer);
     }
     // The record is made once the answer is on its way: reading its usage and pricing it are
     // not the client's wait.
