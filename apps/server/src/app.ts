@@ -123,7 +123,9 @@ export function createApp(options: AppOptions): Hono<{ Variables: AppVariables }
   // Every answer names its request (X-Request-Id), so that a user can quote it and the one
   // log line of an unexpected error can be found.
   app.use(requestId());
-  app.use(secureHeaders());
+  // same-origin rather than no-referrer: a browser then sends the Origin of the dashboard's
+  // sign-in form (with no-referrer, some send "null"), and no other site sees a URL of ours.
+  app.use(secureHeaders({ referrerPolicy: 'same-origin' }));
   app.onError((error, c) => {
     if (error instanceof HTTPException) return error.getResponse();
     const request_id = c.get('requestId');

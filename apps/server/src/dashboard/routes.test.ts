@@ -53,6 +53,10 @@ describe('signing in', () => {
     expect((await app.request('/')).headers.get('location')).toBe('/usage');
     const login = await app.request('/login?next=%2Frequests');
     expect(await login.text()).toContain('<label for="token">Admin token</label>');
+    // The form's post carries its Origin; the page runs its own scripts only.
+    expect(login.headers.get('referrer-policy')).toBe('same-origin');
+    expect(login.headers.get('content-security-policy')).toMatch(/script-src 'self'/);
+    expect(login.headers.get('cache-control')).toBe('no-store');
     const response = await app.request('/login', {
       method: 'POST',
       headers: FORM,

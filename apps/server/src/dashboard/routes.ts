@@ -100,9 +100,19 @@ export function mountDashboard(app: Hono<{ Variables: AppVariables }>, options: 
     }
     c.set('session', session);
     await next();
+  };
+
+  /** Every page, the sign-in page too: its own scripts only, never cached. */
+  const pageHeaders: MiddlewareHandler = async (c, next) => {
+    await next();
     c.header('content-security-policy', PAGE_CSP);
     c.header('cache-control', 'no-store');
   };
+
+  // Registered before the routes: Hono runs a path's handlers in the order they were added.
+  const pages = ['/usage', '/requests', '/requests/*', '/export', '/settings'];
+  for (const path of ['/login', ...pages]) app.use(path, pageHeaders);
+  for (const path of pages) app.use(path, signedIn);
 
   const page = (
     c: Context<{ Variables: AppVariables }>,
@@ -129,9 +139,6 @@ export function mountDashboard(app: Hono<{ Variables: AppVariables }>, options: 
   app.get('/login', async (c) => {
     const next = safeNext(c.req.query('next'));
     const code = c.req.query('code');
-    c.header('content-security-policy', PAGE_CSP);
-    // The sign-in form's post then carries its Origin (with no-referrer, some browsers send "null").
-    c.header('referrer-policy', 'same-origin');
     if (code !== undefined) {
       if (sessions.useSignInCode(code)) {
         await startSession(c);
@@ -154,7 +161,6 @@ export function mountDashboard(app: Hono<{ Variables: AppVariables }>, options: 
     const form = await c.req.parseBody();
     const next = safeNext(typeof form.next === 'string' ? form.next : undefined);
     const token = typeof form.token === 'string' ? form.token.trim() : '';
-    c.header('content-security-policy', PAGE_CSP);
     if (!options.sameText(token, options.adminToken))
       return c.html(loginPage({ next, error: 'That is not the admin token.' }), 401);
     await startSession(c);
@@ -172,9 +178,6 @@ export function mountDashboard(app: Hono<{ Variables: AppVariables }>, options: 
     deleteCookie(c, SESSION_COOKIE, { path: '/' });
     return c.redirect('/login', 303);
   });
-
-  for (const path of ['/usage', '/requests', '/requests/*', '/export', '/settings'])
-    app.use(path, signedIn);
 
   app.get('/usage', async (c) => {
     const query = c.req.query();

@@ -33,7 +33,7 @@ import {
   countsFromRow,
   distinctSql,
   fileFromRow,
-  INSERT_CAPTURE,
+  INSERT_CAPTURE_OR_IGNORE,
   INSERT_CLAIM_COLUMNS,
   RECENT_FILES,
   RECORD_BY_CAPTURE_ID,
@@ -246,7 +246,7 @@ export class D1Store implements CaptureStore {
         ? [
             // OR IGNORE: a capture_id stored by another append since the lookup is left as it is.
             this.#statement(
-              INSERT_CAPTURE.replace('INSERT INTO', 'INSERT OR IGNORE INTO'),
+              INSERT_CAPTURE_OR_IGNORE,
               captureRow(entry.record, entry.cbor.byteLength),
             ),
             this.#statement(
@@ -257,23 +257,28 @@ export class D1Store implements CaptureStore {
         : [],
     );
     const results = statements.length ? await this.#db.batch(statements) : [];
-    let statement = 0;
+    // Which captures this batch stored (two statements each).
+    const inserted = new Set<number>();
+    let at = 0;
+    for (const [i, entry] of stored.entries()) {
+      if (!entry) continue;
+      if (results[at]!.meta.changes > 0) inserted.add(i);
+      at += 2;
+    }
     const out: AppendedRecord[] = [];
     for (const [i, capture] of captures.entries()) {
-      const entry = stored[i];
-      if (entry && results[statement]!.meta.changes > 0) {
-        statement += 2;
-        out.push(entry.record);
+      if (inserted.has(i)) {
+        out.push(stored[i]!.record);
         continue;
       }
-      if (entry) statement += 2;
+      // Stored before: earlier in this call, by an earlier append, or by one running at once.
+      const first = firstOfId.get(capture.capture_id);
+      const earlier = first !== undefined && first < i ? out[first] : undefined;
+      if (earlier) {
+        out.push({ ...earlier, duplicate: true });
+        continue;
+      }
       const id = capture.capture_id;
-      const earlier = firstOfId.get(id);
-      if (earlier !== undefined && earlier < i && out[earlier] && !out[earlier]!.duplicate) {
-        const { duplicate: _, ...record } = out[earlier]!;
-        out.push({ ...record, duplicate: true });
-        continue;
-      }
       const cbor =
         known.get(id) ??
         blob((await this.#first<{ record: unknown }>(RECORD_BY_CAPTURE_ID, [id]))!.record);

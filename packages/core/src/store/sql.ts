@@ -16,11 +16,14 @@ import type {
 
 export type SqlValue = null | number | string | Uint8Array;
 
+const CAPTURE_COLUMNS = `captures (id, timestamp_ms, login_name, node_id, model, api_type,
+  input_tokens, output_tokens, cached_tokens, reasoning_tokens, cost_usd, duration_ms, status_code,
+  record_bytes, capture_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+
 /** Inserts a capture's row (its usage columns): parameters from captureRow(). */
-export const INSERT_CAPTURE = `INSERT INTO captures (id, timestamp_ms, login_name, node_id, model,
-  api_type, input_tokens, output_tokens, cached_tokens, reasoning_tokens, cost_usd, duration_ms,
-  status_code, record_bytes, capture_id)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+export const INSERT_CAPTURE = `INSERT INTO ${CAPTURE_COLUMNS}`;
+/** The same, leaving a row whose capture_id is stored already (an append running at once). */
+export const INSERT_CAPTURE_OR_IGNORE = `INSERT OR IGNORE INTO ${CAPTURE_COLUMNS}`;
 
 export function captureRow(record: ExportRecord, recordBytes: number): SqlValue[] {
   const { usage } = record;
