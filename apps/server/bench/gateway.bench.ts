@@ -17,7 +17,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { FAKE_KEYS } from '@aperture-export/gateway/testing';
+import { FAKE_KEYS, fakeGatewayConfig } from '@aperture-export/gateway/testing';
 import {
   buildBundle,
   hasWrk,
@@ -113,17 +113,9 @@ try {
     const configPath = join(scratch, `config-${delay}.json`);
     writeFileSync(
       configPath,
-      JSON.stringify({
-        providers: {
-          fake: {
-            baseurl: provider.baseUrl,
-            apikey: FAKE_KEYS.openai,
-            models: ['gpt-4o'],
-            compatibility: { openai_chat: true },
-          },
-        },
-        gateway: { tokens: [{ token: CLIENT, login_name: 'bench@example.com' }] },
-      }),
+      JSON.stringify(
+        fakeGatewayConfig(provider.baseUrl, { token: CLIENT, login: 'bench@example.com' }),
+      ),
     );
     const gateway = await startBundledServer({
       dataDir,

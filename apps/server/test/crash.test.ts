@@ -11,9 +11,8 @@ import { decodeExportFile, recordToJson } from '@aperture-export/codec';
 import { makeRecords, seededRandom } from '@aperture-export/codec/testing';
 import { S3_FAULTS, type S3Target, startS3Target } from '@aperture-export/testcontainers';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { exporterConfig, type ServerProcess, startServer, TOKENS } from './helpers.ts';
+import { bundleServe, exporterConfig, type ServerProcess, startServer, TOKENS } from './helpers.ts';
 
-const server = new URL('..', import.meta.url).pathname;
 const scratch = mkdtempSync(join(tmpdir(), 'crash-test-'));
 let target: S3Target;
 beforeAll(async () => {
@@ -46,21 +45,7 @@ it('serve, SIGKILLed a dozen times while exporting through a faulty S3: every ca
   );
   const data = join(scratch, 'data');
   mkdirSync(data);
-  const start = () =>
-    startServer(
-      [
-        process.execPath,
-        join(server, 'dist/aperture.mjs'),
-        'serve',
-        '--port',
-        '0',
-        '--data',
-        data,
-        '--config',
-        config,
-      ],
-      scratch,
-    );
+  const start = () => startServer(bundleServe(data, config), scratch);
 
   // The captures clients send, each until it is answered (a retry keeps its capture_id).
   const sent = makeRecords(400, 17).map(({ id: _, ...record }) =>

@@ -14,11 +14,10 @@ import { type S3Target, startS3Target } from '@aperture-export/testcontainers';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumMissing, launchChromium, screenshot, unlabelledControls } from './browser.ts';
-import { type ServerProcess, startServer, TOKENS } from './helpers.ts';
+import { bundleServe, type ServerProcess, startServer, TOKENS } from './helpers.ts';
 
 if (chromiumMissing) console.warn(`skipping the dashboard's browser tests: ${chromiumMissing}`);
 
-const server = new URL('..', import.meta.url).pathname;
 const CAPTURES = 40;
 let target: S3Target;
 let processes: ServerProcess;
@@ -55,20 +54,7 @@ describe.skipIf(chromiumMissing !== undefined)('the dashboard in Chromium', () =
     dir = mkdtempSync(join(tmpdir(), 'dashboard-test-'));
     configPath = join(dir, 'aperture.hujson');
     writeFileSync(configPath, '// nothing configured yet\n{}\n');
-    processes = startServer(
-      [
-        process.execPath,
-        join(server, 'dist/aperture.mjs'),
-        'serve',
-        '--port',
-        '0',
-        '--data',
-        join(dir, 'data'),
-        '--config',
-        configPath,
-      ],
-      dir,
-    );
+    processes = startServer(bundleServe(join(dir, 'data'), configPath), dir);
     url = await processes.url;
     signInLink = /dashboard:\s+(\S+)/.exec(processes.output())![1]!;
     // Usage of the last hours, as a gateway would have sent it.

@@ -1,9 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { recordToJson } from '@aperture-export/codec';
 import { makeRecords } from '@aperture-export/codec/testing';
-import { FAKE_KEYS, FAKE_USAGE, type FakeProvider } from '@aperture-export/gateway/testing';
+import { FAKE_USAGE, type FakeProvider, fakeGatewayConfig } from '@aperture-export/gateway/testing';
 import type { S3Target } from '@aperture-export/testcontainers';
 import { expect } from 'vitest';
 
@@ -26,22 +27,11 @@ export function exporterConfig(target: S3Target, overrides: Record<string, unkno
   };
 }
 
-/** Config for a gateway in front of the fake provider, with one client token. */
-export function gatewayConfig(provider: FakeProvider, login: string) {
-  return {
-    providers: {
-      fake: {
-        baseurl: provider.baseUrl,
-        apikey: FAKE_KEYS.openai,
-        models: ['gpt-4o'],
-        compatibility: { openai_chat: true },
-      },
-    },
-    gateway: { tokens: [{ token: GATEWAY_CLIENT_TOKEN, login_name: login }] },
-  };
-}
-
 const GATEWAY_CLIENT_TOKEN = 'test-gateway-client';
+
+/** Config for a gateway in front of the fake provider, with one client token. */
+export const gatewayConfig = (provider: FakeProvider, login: string) =>
+  fakeGatewayConfig(provider.baseUrl, { token: GATEWAY_CLIENT_TOKEN, login });
 
 /** A streamed chat through a server's gateway (gatewayConfig) becomes one record for `login`. */
 export async function expectGatewayServes(url: string, login: string): Promise<void> {
@@ -76,6 +66,21 @@ export async function expectGatewayServes(url: string, login: string): Promise<v
   }
   throw new Error('the gateway request left no record');
 }
+
+const serverDir = new URL('..', import.meta.url).pathname;
+
+/** The bundle's `serve`, as `pnpm start` runs it, on a data directory and config file, any port. */
+export const bundleServe = (dataDir: string, configPath: string): string[] => [
+  process.execPath,
+  join(serverDir, 'dist/aperture.mjs'),
+  'serve',
+  '--port',
+  '0',
+  '--data',
+  dataDir,
+  '--config',
+  configPath,
+];
 
 /** The tokens test servers run with. */
 export const TOKENS = { admin: 'test-admin', ingest: 'test-ingest' };

@@ -3,7 +3,13 @@ import { anthropicMessages } from './apis/anthropic-messages.ts';
 import { openAiChat } from './apis/openai-chat.ts';
 import { openAiResponses } from './apis/openai-responses.ts';
 import type { Api } from './apis/types.ts';
-import { CLIENT_CLOSED, Gateway, type GatewayCapture, INCOMPLETE_HEADER } from './gateway.ts';
+import {
+  CLIENT_CLOSED,
+  Gateway,
+  type GatewayCapture,
+  type GatewayProvider,
+  INCOMPLETE_HEADER,
+} from './gateway.ts';
 import { SseParser } from './sse.ts';
 import {
   FAKE_KEYS,
@@ -20,6 +26,27 @@ beforeAll(async () => {
 afterAll(() => provider.stop());
 
 const IDENTITY = { login_name: 'alice@example.com', node_id: 'nALICE', tags: ['tag:dev'] };
+
+/** A provider of chat completions, for a test's own gateway. */
+const chatProvider = (id: string, baseUrl: string, models: string[]): GatewayProvider => ({
+  id,
+  baseUrl,
+  apiKey: FAKE_KEYS.openai,
+  models,
+  authorization: 'bearer',
+  compatibility: ['openai_chat'],
+});
+
+/** A chat completion request through `gateway`, as alice. */
+const postChat = (gateway: Gateway, body: object) =>
+  gateway.handle(
+    openAiChat,
+    new Request('http://gateway/v1/chat/completions', {
+      method: 'POST',
+      body: JSON.stringify(body),
+    }),
+    IDENTITY,
+  );
 
 function setup(options: { drainMs?: number } = {}) {
   const records: GatewayCapture[] = [];
@@ -205,26 +232,10 @@ describe('Gateway, whole responses', () => {
   it('answers 502 in the API’s shape when the provider cannot be reached', async () => {
     const records: GatewayCapture[] = [];
     const gateway = new Gateway({
-      providers: () => [
-        {
-          id: 'gone',
-          baseUrl: 'http://127.0.0.1:9/v1',
-          apiKey: 'k',
-          models: ['m'],
-          authorization: 'bearer',
-          compatibility: ['openai_chat'],
-        },
-      ],
+      providers: () => [chatProvider('gone', 'http://127.0.0.1:9/v1', ['m'])],
       onCapture: (record) => records.push(record),
     });
-    const response = await gateway.handle(
-      openAiChat,
-      new Request('http://gateway/v1/chat/completions', {
-        method: 'POST',
-        body: JSON.stringify({ model: 'm', messages: [] }),
-      }),
-      IDENTITY,
-    );
+    const response = await postChat(gateway, { model: 'm', messages: [] });
     expect(response.status).toBe(502);
     expect((await response.json()).error.message).toMatch(/^provider gone could not be reached/);
     expect(records[0]!.status_code).toBe(502);
@@ -236,35 +247,13 @@ describe('Gateway, whole responses', () => {
       const records: GatewayCapture[] = [];
       const gateway = new Gateway({
         providers: () => [
-          {
-            id: 'slow',
-            baseUrl: slow.baseUrl,
-            apiKey: FAKE_KEYS.openai,
-            models: ['gpt-4o'],
-            authorization: 'bearer',
-            compatibility: ['openai_chat'],
-          },
-          {
-            id: 'quick',
-            baseUrl: provider.baseUrl,
-            apiKey: FAKE_KEYS.openai,
-            models: ['gpt-4o-slow'],
-            authorization: 'bearer',
-            compatibility: ['openai_chat'],
-          },
+          chatProvider('slow', slow.baseUrl, ['gpt-4o']),
+          chatProvider('quick', provider.baseUrl, ['gpt-4o-slow']),
         ],
         settings: () => ({ upstreamTimeoutMs: 100 }),
         onCapture: (record) => records.push(record),
       });
-      const post = (body: object) =>
-        gateway.handle(
-          openAiChat,
-          new Request('http://gateway/v1/chat/completions', {
-            method: 'POST',
-            body: JSON.stringify(body),
-          }),
-          IDENTITY,
-        );
+      const post = (body: object) => postChat(gateway, body);
       const started = Date.now();
       const late = await post({ model: 'gpt-4o', messages: [] });
       expect(Date.now() - started).toBeLessThan(350);

@@ -391,3 +391,21 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
       }),
   };
 }
+
+/**
+ * The config (`providers` and `gateway`) of a gateway in front of a fake provider at `baseUrl`,
+ * serving gpt-4o over chat completions to one client token, recorded as `login`.
+ */
+export function fakeGatewayConfig(baseUrl: string, client: { token: string; login: string }) {
+  return {
+    providers: {
+      fake: {
+        baseurl: baseUrl,
+        apikey: FAKE_KEYS.openai,
+        models: ['gpt-4o'],
+        compatibility: { openai_chat: true },
+      },
+    },
+    gateway: { tokens: [{ token: client.token, login_name: client.login }] },
+  };
+}

@@ -9,6 +9,7 @@ export {
   FAKE_USAGE,
   type FakeProvider,
   type FakeProviderOptions,
+  fakeGatewayConfig,
   type LoggedProviderRequest,
   startFakeProvider,
 } from './fake-provider.ts';
