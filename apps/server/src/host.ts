@@ -242,13 +242,23 @@ export function dashboardAssets(): AssetSource {
   const dir = [new URL('./client/', import.meta.url), new URL('../dist/client/', import.meta.url)]
     .map((url) => fileURLToPath(url))
     .find((candidate) => existsSync(join(candidate, 'dashboard.css')));
-  return async (name) => {
-    if (!dir) return undefined;
-    try {
-      return new Uint8Array(await readFile(join(dir, name)));
-    } catch {
-      return undefined;
+  // Read once each: they change only with a new build, which a restart brings. Names that are
+  // not there are not kept (anyone may ask for any name).
+  const files = new Map<string, Promise<Uint8Array | undefined>>();
+  return (name) => {
+    if (!dir) return Promise.resolve(undefined);
+    let file = files.get(name);
+    if (!file) {
+      file = readFile(join(dir, name)).then(
+        (content) => new Uint8Array(content),
+        () => {
+          files.delete(name);
+          return undefined;
+        },
+      );
+      files.set(name, file);
     }
+    return file;
   };
 }
 

@@ -286,6 +286,12 @@ describe('pages', () => {
     const css = await withAssets.request('/assets/dashboard.css');
     expect(css.headers.get('content-type')).toBe('text/css; charset=utf-8');
     expect(await css.text()).toBe('body{}');
+    const tag = css.headers.get('etag')!;
+    const again = await withAssets.request('/assets/dashboard.css', {
+      headers: { 'if-none-match': tag },
+    });
+    expect(again.status).toBe(304);
+    expect(await again.text()).toBe('');
     expect((await withAssets.request('/assets/..%2Fadmin-token')).status).toBe(404);
     expect((await withAssets.request('/assets/usage.js')).status).toBe(404);
   });

@@ -6,6 +6,7 @@
  */
 import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
+import { etag } from 'hono/etag';
 import type { RequestIdVariables } from 'hono/request-id';
 import type { ApertureService } from '../service.ts';
 import {
@@ -124,6 +125,9 @@ export function mountDashboard(app: Hono<{ Variables: AppVariables }>, options: 
       layout({ title, path: c.req.path, csrfToken: c.get('session')!.csrfToken, scripts }, body),
     );
 
+  // The files change only with a new build: a browser that has one asks again with its ETag
+  // (no-cache) and gets 304 without the body (settings.js is 420 KB).
+  app.use('/assets/*', etag());
   app.get('/assets/:name', async (c) => {
     const name = c.req.param('name');
     const content = ASSET_NAME.test(name) ? await options.assets?.(name) : undefined;
