@@ -26,6 +26,9 @@ export const NAV = [
 ] as const;
 
 const number = (value: number) => value.toLocaleString('en-US');
+/** "1 file", "2 files". */
+const counted = (value: number, noun: string) =>
+  `${number(value)} ${noun}${value === 1 ? '' : 's'}`;
 export const usd = (value: number) =>
   `$${value.toLocaleString('en-US', { minimumFractionDigits: value < 1 && value > 0 ? 4 : 2, maximumFractionDigits: value < 1 ? 4 : 2 })}`;
 const when = (ms: number | Date | undefined) =>
@@ -414,8 +417,8 @@ export function exportPage(data: {
     <dt>Last success</dt><dd data-field="last-success">${when(status.lastSuccessAt)}</dd>
     <dt>Last attempt</dt><dd>${when(status.lastAttemptAt)}</dd>
     <dt>Next run</dt><dd>${status.running ? 'running now' : when(status.nextRunAt)}</dd>
-    <dt>Waiting</dt><dd data-field="pending">${number(status.pendingRecords)} records, ${bytes(status.pendingBytes)}</dd>
-    <dt>Written</dt><dd data-field="written">${number(status.exportedFiles)} files, ${number(status.exportedRecords)} records, ${bytes(status.exportedBytes)}</dd>
+    <dt>Waiting</dt><dd data-field="pending">${counted(status.pendingRecords, 'record')}, ${bytes(status.pendingBytes)}</dd>
+    <dt>Written</dt><dd data-field="written">${counted(status.exportedFiles, 'file')}, ${counted(status.exportedRecords, 'record')}, ${bytes(status.exportedBytes)}</dd>
   </dl>
   ${
     status.lastError
