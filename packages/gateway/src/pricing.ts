@@ -3,15 +3,32 @@
  * and writes, tiers, dates). A model the table does not know has no estimate: never a guess.
  */
 import type { EstimatedCost } from '@aperture-export/codec';
-import { calcPrice, findProvider } from '@pydantic/genai-prices';
+import { calcPrice, findProvider, type Provider } from '@pydantic/genai-prices';
 import type { TokenUsage } from './apis/types.ts';
 
-/** The table's provider for each base URL, looked up once (a lookup tries every provider's pattern). */
-const providers = new Map<string, ReturnType<typeof findProvider>>();
+/**
+ * The table's entry for each base URL and model, found once: the table's provider reduced to
+ * the one model that matched, or null when the table does not know the model. Finding it tries
+ * every provider's and model's patterns, which took most of a request's pricing time; the
+ * price itself still depends on the request's time (prices carry dates). Only configured
+ * models are priced, so the map stays as small as the config.
+ */
+const entries = new Map<string, Provider | null>();
 
-function providerAt(baseUrl: string) {
-  if (!providers.has(baseUrl)) providers.set(baseUrl, findProvider({ providerApiUrl: baseUrl }));
-  return providers.get(baseUrl);
+function entryFor(model: string, baseUrl: string): Provider | null {
+  const key = `${baseUrl}\n${model}`;
+  let entry = entries.get(key);
+  if (entry === undefined) {
+    const none = { input_tokens: 0, output_tokens: 0 };
+    const provider = findProvider({ providerApiUrl: baseUrl });
+    const found = (provider && calcPrice(none, model, { provider })) ?? calcPrice(none, model);
+    // The model may come from one of the provider's fallbacks: keep it, and nothing else.
+    entry = found
+      ? { ...found.provider, models: [found.model], fallback_model_providers: undefined }
+      : null;
+    entries.set(key, entry);
+  }
+  return entry;
 }
 
 /**
@@ -25,16 +42,15 @@ export function estimateCost(
   baseUrl: string,
   at: Date,
 ): EstimatedCost | undefined {
+  const provider = entryFor(model, baseUrl);
+  if (!provider) return undefined;
   const tokens = {
     input_tokens: usage.input,
     output_tokens: usage.output,
     cache_read_tokens: usage.cacheRead,
     cache_write_tokens: usage.cacheWrite,
   };
-  const provider = providerAt(baseUrl);
-  const price =
-    (provider && calcPrice(tokens, model, { provider, timestamp: at })) ??
-    calcPrice(tokens, model, { timestamp: at });
+  const price = calcPrice(tokens, model, { provider, timestamp: at });
   if (!price) return undefined;
   return {
     total_usd: price.total_price,
