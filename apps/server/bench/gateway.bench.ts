@@ -1,19 +1,21 @@
 /**
- * Gateway benchmark: the same chat requests straight to a provider and through the gateway,
- * in one run. The provider is the fake one (its own process; `--delays` adds thinking time
- * before each answer, as a real model has); the gateway is the bundle `pnpm start` runs, in its
- * own process, recording every request to SQLite.
+ * Gateway benchmark: the same chat requests straight to a provider, through a minimal proxy
+ * (the reference: the least any Node proxy adds here) and through the gateway, in one run. The
+ * provider is the fake one (its own process; `--delays` adds thinking time before each answer,
+ * as a real model has); the gateway is the bundle `pnpm start` runs, in its own process,
+ * recording every request to SQLite.
  *
  *   node --import tsx bench/gateway.bench.ts [--seconds 10] [--connections 16] [--delays 0,20]
  *        [--requests 300]
  *
- * - Whole responses, under load: wrk, 16 connections: requests/s and latency p50/p99, direct
- *   and through the gateway; added latency is the difference.
- * - Streams, one at a time: time to the first byte of the answer, direct and through the
- *   gateway (`--requests` of each, fetch from this process).
+ * - Under load: wrk, 16 connections: requests/s and latency p50/p99 of whole answers.
+ * - One at a time (`--requests` rounds, the three targets in turn in each round, so that a
+ *   machine that slows down slows all three): the latency of a whole answer, and the time to
+ *   the first byte of a streamed one's body. Added latency is the difference from direct.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -39,25 +41,20 @@ const { values } = parseArgs({
 const seconds = Number(values.seconds ?? 10);
 const connections = Number(values.connections ?? 16);
 const delays = (values.delays ?? '0,20').split(',').map(Number);
-const streamRequests = Number(values.requests ?? 300);
+const rounds = Number(values.requests ?? 300);
 const CLIENT = 'bench-gateway-client';
-const CHAT = JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Weather?' }] });
+const CHAT = { model: 'gpt-4o', messages: [{ role: 'user', content: 'Weather?' }] };
 
-/** The fake provider in a process of its own; resolves with its base URL. */
-async function startProvider(delayMs: number) {
+/** A bench child process that prints its base URL on its first line. */
+async function startChild(file: string, args: string[]) {
   const child = spawn(
     process.execPath,
-    [
-      '--import',
-      'tsx',
-      new URL('fake-provider-child.ts', import.meta.url).pathname,
-      String(delayMs),
-    ],
+    ['--import', 'tsx', new URL(file, import.meta.url).pathname, ...args],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const baseUrl = await new Promise<string>((resolve, reject) => {
     child.stdout!.once('data', (chunk) => resolve(String(chunk).trim()));
-    child.on('exit', (code) => reject(new Error(`fake provider exited with ${code}`)));
+    child.on('exit', (code) => reject(new Error(`${file} exited with ${code}`)));
   });
   return { baseUrl, stop: () => child.kill('SIGKILL') };
 }
@@ -67,7 +64,7 @@ function chatScript(dir: string, token: string): string {
   writeFileSync(
     path,
     `wrk.method = "POST"
-wrk.body = ${lua(CHAT)}
+wrk.body = ${lua(JSON.stringify(CHAT))}
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = ${lua(`Bearer ${token}`)}
 ${WRK_DONE}`,
@@ -75,23 +72,44 @@ ${WRK_DONE}`,
   return path;
 }
 
-/** Milliseconds to the first byte of a streamed answer, `count` requests one after another. */
-async function firstBytes(url: string, token: string, count: number): Promise<number[]> {
-  const times: number[] = [];
-  const body = JSON.stringify({ ...JSON.parse(CHAT), stream: true });
-  for (let i = 0; i < count; i++) {
+interface Target {
+  name: string;
+  url: string;
+  token: string;
+  /** One keep-alive connection for the requests one at a time. */
+  agent: Agent;
+  whole: number[];
+  firstByte: number[];
+}
+
+/** One request: milliseconds to the first byte of the answer's body, and to its end. */
+function timeOne(target: Target, stream: boolean): Promise<{ first: number; end: number }> {
+  const body = JSON.stringify({ ...CHAT, stream });
+  return new Promise((resolve, reject) => {
     const started = performance.now();
-    const response = await fetch(url, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body,
-    });
-    const reader = response.body!.getReader();
-    await reader.read();
-    times.push(performance.now() - started);
-    while (!(await reader.read()).done);
-  }
-  return times;
+    const outgoing = request(
+      target.url,
+      {
+        method: 'POST',
+        agent: target.agent,
+        headers: {
+          authorization: `Bearer ${target.token}`,
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+        },
+      },
+      (incoming) => {
+        let first = 0;
+        incoming.on('data', () => {
+          first ||= performance.now() - started;
+        });
+        incoming.on('end', () => resolve({ first, end: performance.now() - started }));
+        incoming.on('error', reject);
+      },
+    );
+    outgoing.on('error', reject);
+    outgoing.end(body);
+  });
 }
 
 const percentile = (values: number[], p: number) => {
@@ -108,7 +126,8 @@ const scratch = mkdtempSync(join(tmpdir(), 'gateway-bench-'));
 const rows: string[] = [];
 try {
   for (const delay of delays) {
-    const provider = await startProvider(delay);
+    const provider = await startChild('fake-provider-child.ts', [String(delay)]);
+    const proxy = await startChild('minimal-proxy-child.ts', [provider.baseUrl, FAKE_KEYS.openai]);
     const dataDir = join(scratch, `data-${delay}`);
     const configPath = join(scratch, `config-${delay}.json`);
     writeFileSync(
@@ -123,60 +142,69 @@ try {
       env: { APERTURE_ADMIN_TOKEN: 'bench-admin', APERTURE_INGEST_TOKEN: 'bench-ingest' },
     });
     try {
-      const load = (url: string, token: string): Load =>
-        runWrk(url, { seconds, connections, script: chatScript(scratch, token) });
-      const direct = load(`${provider.baseUrl}/chat/completions`, FAKE_KEYS.openai);
-      const through = load(`${gateway.url}/v1/chat/completions`, CLIENT);
-      const ttfbDirect = await firstBytes(
-        `${provider.baseUrl}/chat/completions`,
-        FAKE_KEYS.openai,
-        streamRequests,
-      );
-      const ttfbGateway = await firstBytes(
-        `${gateway.url}/v1/chat/completions`,
-        CLIENT,
-        streamRequests,
-      );
-      const line = {
-        delayMs: delay,
-        direct: {
-          perSecond: Math.round(direct.perSecond),
-          p50: direct.p50Ms,
-          p99: direct.p99Ms,
-          errors: direct.errors,
-        },
-        gateway: {
-          perSecond: Math.round(through.perSecond),
-          p50: through.p50Ms,
-          p99: through.p99Ms,
-          errors: through.errors,
-        },
-        ttfb: {
-          directP50: percentile(ttfbDirect, 0.5),
-          directP99: percentile(ttfbDirect, 0.99),
-          gatewayP50: percentile(ttfbGateway, 0.5),
-          gatewayP99: percentile(ttfbGateway, 0.99),
-        },
-      };
-      console.log(JSON.stringify(line));
+      const target = (name: string, url: string, token: string): Target => ({
+        name,
+        url,
+        token,
+        agent: new Agent({ keepAlive: true, maxSockets: 1 }),
+        whole: [],
+        firstByte: [],
+      });
+      const targets = [
+        target('direct', `${provider.baseUrl}/chat/completions`, FAKE_KEYS.openai),
+        target('minimal proxy (reference)', `${proxy.baseUrl}/v1/chat/completions`, 'unused'),
+        target('gateway', `${gateway.url}/v1/chat/completions`, CLIENT),
+      ];
+      const loads = new Map<Target, Load>();
+      for (const one of targets)
+        loads.set(
+          one,
+          runWrk(one.url, { seconds, connections, script: chatScript(scratch, one.token) }),
+        );
+      for (let i = 0; i < rounds; i++) {
+        for (const one of targets) {
+          one.whole.push((await timeOne(one, false)).end);
+          one.firstByte.push((await timeOne(one, true)).first);
+        }
+      }
+      const direct = targets[0]!;
       const ms = (value: number) => value.toFixed(2);
-      rows.push(
-        `| ${delay} | ${line.direct.perSecond} | ${line.gateway.perSecond} | ${Math.round((100 * through.perSecond) / direct.perSecond)}% | ` +
-          `${ms(direct.p50Ms)} / ${ms(direct.p99Ms)} | ${ms(through.p50Ms)} / ${ms(through.p99Ms)} | ` +
-          `${ms(through.p50Ms - direct.p50Ms)} / ${ms(through.p99Ms - direct.p99Ms)} | ` +
-          `${ms(line.ttfb.directP50)} / ${ms(line.ttfb.directP99)} | ${ms(line.ttfb.gatewayP50)} / ${ms(line.ttfb.gatewayP99)} | ` +
-          `${ms(line.ttfb.gatewayP50 - line.ttfb.directP50)} | ${direct.errors + through.errors} |`,
-      );
+      for (const one of targets) {
+        const load = loads.get(one)!;
+        const directLoad = loads.get(direct)!;
+        const line = {
+          delayMs: delay,
+          target: one.name,
+          perSecond: Math.round(load.perSecond),
+          ofDirect: Math.round((100 * load.perSecond) / directLoad.perSecond),
+          loadP50: load.p50Ms,
+          loadP99: load.p99Ms,
+          p50: percentile(one.whole, 0.5),
+          p99: percentile(one.whole, 0.99),
+          firstByteP50: percentile(one.firstByte, 0.5),
+          firstByteP99: percentile(one.firstByte, 0.99),
+          errors: load.errors,
+        };
+        console.log(JSON.stringify(line));
+        const added = (mine: number, theirs: number) => (one === direct ? '—' : ms(mine - theirs));
+        rows.push(
+          `| ${delay} | ${one.name} | ${line.perSecond} | ${line.ofDirect}% | ` +
+            `${ms(line.loadP50)} / ${ms(line.loadP99)} | ${added(line.loadP50, directLoad.p50Ms)} / ${added(line.loadP99, directLoad.p99Ms)} | ` +
+            `${ms(line.p50)} / ${ms(line.p99)} | ${added(line.p50, percentile(direct.whole, 0.5))} / ${added(line.p99, percentile(direct.whole, 0.99))} | ` +
+            `${ms(line.firstByteP50)} / ${ms(line.firstByteP99)} | ${added(line.firstByteP50, percentile(direct.firstByte, 0.5))} | ${line.errors} |`,
+        );
+      }
     } finally {
       await gateway.stop();
+      proxy.stop();
       provider.stop();
     }
   }
   console.log(
-    `\nNode ${process.versions.node}, wrk -t2 -c${connections} ${seconds} s per load; ${streamRequests} streams one at a time\n`,
+    `\nNode ${process.versions.node}; under load: wrk -t2 -c${connections} ${seconds} s; one at a time: ${rounds} rounds\n`,
   );
   console.log(
-    '| provider delay ms | direct req/s | gateway req/s | of direct | direct p50 / p99 ms | gateway p50 / p99 ms | added p50 / p99 ms | direct TTFB p50 / p99 ms | gateway TTFB p50 / p99 ms | added TTFB p50 ms | errors |',
+    '| provider delay ms | through | req/s under load | of direct | p50 / p99 ms under load | added p50 / p99 | one at a time p50 / p99 ms | added p50 / p99 | stream first byte p50 / p99 ms | added first byte p50 | errors |',
   );
   console.log('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const row of rows) console.log(row);

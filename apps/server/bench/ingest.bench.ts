@@ -26,6 +26,8 @@ const { values } = parseArgs({
     connections: { type: 'string' },
     // Writes a V8 CPU profile of each loaded server into this directory (node --cpu-prof).
     'cpu-prof': { type: 'string' },
+    // Which loads to run, of healthz,1,100,store (all by default).
+    loads: { type: 'string' },
   },
 });
 const seconds = Number(values.seconds ?? 10);
@@ -109,11 +111,14 @@ buildBundle();
 const scratch = mkdtempSync(join(tmpdir(), 'ingest-bench-'));
 const rows: string[] = [];
 try {
-  const runs: Array<[string, number | undefined]> = [
-    ['GET /healthz (reference)', undefined],
-    ['1 capture per request', 1],
-    ['100 captures per request', 100],
-  ];
+  const loads = (values.loads ?? 'healthz,1,100,store').split(',');
+  const runs = (
+    [
+      ['GET /healthz (reference)', undefined],
+      ['1 capture per request', 1],
+      ['100 captures per request', 100],
+    ] as Array<[string, number | undefined]>
+  ).filter(([, perRequest]) => loads.includes(String(perRequest ?? 'healthz')));
   for (const [name, perRequest] of runs) {
     const data = join(scratch, `data-${rows.length}`);
     const instance = await startBundledServer({
@@ -161,11 +166,13 @@ try {
       await instance.stop();
     }
   }
-  const alone = Math.round(await storeAlone(scratch));
-  console.log(JSON.stringify({ run: 'store alone', capturesPerSecond: alone }));
-  rows.push(
-    `| store alone (reference: 100 per append, in process) | — | ${alone} | 100 | — | — | 0 |`,
-  );
+  if (loads.includes('store')) {
+    const alone = Math.round(await storeAlone(scratch));
+    console.log(JSON.stringify({ run: 'store alone', capturesPerSecond: alone }));
+    rows.push(
+      `| store alone (reference: 100 per append, in process) | — | ${alone} | 100 | — | — | 0 |`,
+    );
+  }
   console.log(
     `\nNode ${process.versions.node}, ${connections} connections, ${seconds} s each, wrk -t2\n`,
   );
