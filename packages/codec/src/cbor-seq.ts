@@ -243,16 +243,8 @@ export class CborSequenceWriter {
 
   /** Appends one record; returns its encoded size. Throws ExportRecordError for invalid records. */
   add(record: ExportRecord): number {
-    let encoded: Uint8Array;
-    try {
-      // cbor-x returns a view of its shared buffer: it is copied below before the next encode.
-      encoded = encoder.encode(recordForCbor(record));
-    } catch (error) {
-      if (error instanceof ExportRecordError) {
-        throw new ExportRecordError(`record ${describe(record)}`, error.issues);
-      }
-      throw error;
-    }
+    // A view of cbor-x's shared buffer: copied below before the next encode.
+    const encoded = encodeShared(record);
     const needed = this.#length + encoded.byteLength;
     if (needed > this.#buffer.byteLength) {
       const grown = new Uint8Array(Math.max(needed, this.#buffer.byteLength * 2));
@@ -276,11 +268,24 @@ function describe(record: unknown): string {
   return typeof id === 'number' ? `id ${id}` : '(without a valid id)';
 }
 
-/** Encodes one record as one CBOR data item. */
+/**
+ * One record as one CBOR data item, in a view of cbor-x's shared buffer that the next encode
+ * overwrites. Throws ExportRecordError, naming the record, for an invalid one.
+ */
+function encodeShared(record: ExportRecord): Uint8Array {
+  try {
+    return encoder.encode(recordForCbor(record));
+  } catch (error) {
+    if (error instanceof ExportRecordError) {
+      throw new ExportRecordError(`record ${describe(record)}`, error.issues);
+    }
+    throw error;
+  }
+}
+
+/** Encodes one record as one CBOR data item, in bytes of its own. */
 export function encodeRecord(record: ExportRecord): Uint8Array {
-  const writer = new CborSequenceWriter(4096);
-  writer.add(record);
-  return writer.finish();
+  return encodeShared(record).slice();
 }
 
 /** Encodes records as a CBOR sequence. */

@@ -273,47 +273,61 @@ export const MAX_JSON_DEPTH = 128;
 
 /**
  * Checks that a body or tool input holds only JSON values (and integers that CBOR can carry),
- * nested at most MAX_JSON_DEPTH levels.
+ * nested at most MAX_JSON_DEPTH levels. The path of a problem is spelled out only when there is
+ * one: built for every member, it was a quarter of encoding a record.
  */
-function findNonJson(value: unknown, path: string, depth = 0): RecordIssue | undefined {
+function findNonJson(value: unknown, path: string): RecordIssue | undefined {
+  const trail: Array<string | number> = [];
+  const message = nonJsonMessage(value, trail, 0);
+  if (message === undefined) return undefined;
+  const where = trail.map((step) => (typeof step === 'number' ? `[${step}]` : `.${step}`));
+  return { path: path + where.join(''), message };
+}
+
+/** What is not JSON in `value`, with `trail` left at where it is; undefined if all is. */
+function nonJsonMessage(
+  value: unknown,
+  trail: Array<string | number>,
+  depth: number,
+): string | undefined {
   switch (typeof value) {
     case 'string':
     case 'boolean':
       return undefined;
     case 'number':
-      return Number.isFinite(value)
-        ? undefined
-        : { path, message: `must be JSON: ${value} is not a JSON number` };
+      return Number.isFinite(value) ? undefined : `must be JSON: ${value} is not a JSON number`;
     case 'bigint':
       return value < UINT64_MAX && value > -UINT64_MAX
         ? undefined
-        : { path, message: 'must be JSON: integer outside the 64-bit range' };
+        : 'must be JSON: integer outside the 64-bit range';
     case 'object': {
       if (value === null) return undefined;
       if (depth === MAX_JSON_DEPTH)
-        return { path, message: `must be JSON nested at most ${MAX_JSON_DEPTH} levels deep` };
+        return `must be JSON nested at most ${MAX_JSON_DEPTH} levels deep`;
       if (Array.isArray(value)) {
         for (let i = 0; i < value.length; i++) {
-          const problem = findNonJson(value[i], `${path}[${i}]`, depth + 1);
+          trail.push(i);
+          const problem = nonJsonMessage(value[i], trail, depth + 1);
           if (problem) return problem;
+          trail.pop();
         }
         return undefined;
       }
       const proto = Object.getPrototypeOf(value);
-      if (proto !== Object.prototype && proto !== null) {
-        return { path, message: `must be JSON: got ${kind(value)}` };
-      }
+      if (proto !== Object.prototype && proto !== null) return `must be JSON: got ${kind(value)}`;
       for (const key in value) {
         const item = (value as Record<string, unknown>)[key];
         // Absent (undefined) members are dropped on encoding, as JSON.stringify does.
         if (item === undefined) continue;
-        const problem = findNonJson(item, `${path}.${key}`, depth + 1);
+        trail.push(key);
+        const problem = nonJsonMessage(item, trail, depth + 1);
         if (problem) return problem;
+        trail.pop();
       }
       return undefined;
     }
     default:
-      return { path, message: `must be JSON: got ${kind(value)}` };
+      return `must be JSON: got ${kind(value)}`;
   }
 }
 

@@ -17,7 +17,7 @@ const json = JSON.parse(readFileSync(new URL('records.json', here), 'utf8')) as 
 const encoded = json.map((value, i) => {
   const parsed = recordFromJson(value);
   if (!parsed.ok) throw new Error(`records.json #${i}: ${JSON.stringify(parsed.issues)}`);
-  return encodeRecord(parsed.record).slice();
+  return encodeRecord(parsed.record);
 });
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
 writeFileSync(new URL('records.cbor.hex', here), `${encoded.map(hex).join('\n')}\n`);

@@ -42,15 +42,14 @@ export function storedRecord(
   id: number,
 ): { record: ExportRecord; cbor: Uint8Array } {
   const record = { id, ...capture } as ExportRecord;
-  // encodeRecord returns a view of a reused buffer: keep a copy.
-  return { record, cbor: encodeRecord(record).slice() };
+  return { record, cbor: encodeRecord(record) };
 }
 
 /** The record without its captured content, re-encoded. */
 export function withoutContent(cbor: Uint8Array): Uint8Array {
   const [record] = decodeRecords(cbor);
   const { capture: _, ...rest } = record!;
-  return encodeRecord(rest as ExportRecord).slice();
+  return encodeRecord(rest as ExportRecord);
 }
 
 export function decodeStored(cbor: Uint8Array): ExportRecord {
