@@ -14,7 +14,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { captureFromJson, recordToJson } from '@aperture-export/codec';
+import {
+  captureFromJson,
+  type ExportRecord,
+  encodeRecord,
+  recordToJson,
+} from '@aperture-export/codec';
 import { makeRecords } from '@aperture-export/codec/testing';
 import type { NewCapture } from '@aperture-export/core';
 import { openSqliteStore } from '@aperture-export/core/sqlite-node';
@@ -26,7 +31,7 @@ const { values } = parseArgs({
     connections: { type: 'string' },
     // Writes a V8 CPU profile of each loaded server into this directory (node --cpu-prof).
     'cpu-prof': { type: 'string' },
-    // Which loads to run, of healthz,1,100,store (all by default).
+    // Which loads to run, of healthz,1,100,store (all by default; store: the in-process references).
     loads: { type: 'string' },
   },
 });
@@ -103,6 +108,39 @@ async function storeAlone(dir: string): Promise<number> {
   return perSecond;
 }
 
+/**
+ * Two of ingest's steps alone, in microseconds per capture (the last of three passes over 20,000
+ * captures): checking a parsed capture (captureFromJson) and encoding its record's CBOR.
+ */
+function stepsAlone(): { checkUs: number; encodeUs: number } {
+  const template = captureTemplate();
+  const parsedJson = Array.from({ length: 20_000 }, (_, i) => ({
+    ...template,
+    capture_id: `steps-${i}`,
+  }));
+  const perCapture = (step: () => void) => {
+    let us = 0;
+    for (let pass = 0; pass < 3; pass++) {
+      const started = performance.now();
+      step();
+      us = ((performance.now() - started) * 1000) / parsedJson.length;
+    }
+    return Number(us.toFixed(2));
+  };
+  let records: ExportRecord[] = [];
+  const checkUs = perCapture(() => {
+    records = parsedJson.map((json, i) => {
+      const parsed = captureFromJson(json);
+      if (!parsed.ok) throw new Error(`not a valid capture: ${parsed.issues[0]?.message}`);
+      return { id: i + 1, ...parsed.capture } as ExportRecord;
+    });
+  });
+  const encodeUs = perCapture(() => {
+    for (const record of records) encodeRecord(record);
+  });
+  return { checkUs, encodeUs };
+}
+
 if (!hasWrk()) {
   console.log('ingest bench skipped: wrk is not installed (Debian: apt-get install -y wrk)');
   process.exit(0);
@@ -167,6 +205,11 @@ try {
     }
   }
   if (loads.includes('store')) {
+    const steps = stepsAlone();
+    console.log(JSON.stringify({ run: 'steps alone', ...steps }));
+    rows.push(
+      `| steps alone (reference: µs per capture, in process) | — | check ${steps.checkUs} µs, encode ${steps.encodeUs} µs | — | — | — | 0 |`,
+    );
     const alone = Math.round(await storeAlone(scratch));
     console.log(JSON.stringify({ run: 'store alone', capturesPerSecond: alone }));
     rows.push(
