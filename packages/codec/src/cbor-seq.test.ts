@@ -25,6 +25,18 @@ describe('CBOR sequence encoding', () => {
     });
   });
 
+  it('gives each encoded record bytes of its own, which later encodings leave alone', () => {
+    const [first, ...rest] = makeRecords(200);
+    const bytes = encodeRecord(first!);
+    const before = Buffer.from(bytes).toString('hex');
+    for (const record of rest) encodeRecord(record);
+    expect(Buffer.from(bytes).toString('hex')).toBe(before);
+    // A plain Uint8Array the size of the record, not a view of a larger block.
+    expect(Object.getPrototypeOf(bytes)).toBe(Uint8Array.prototype);
+    expect(bytes.byteOffset).toBe(0);
+    expect(bytes.buffer.byteLength).toBe(bytes.byteLength);
+  });
+
   it('writes plain CBOR: only tag 1, no undefined, no cbor-x records', () => {
     const items = readSequence(encodeRecords([...vectorRecords(), ...makeRecords(50)]));
     const { tags, simples } = tagsAndSimples(items);

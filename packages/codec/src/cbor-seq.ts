@@ -285,7 +285,9 @@ function encodeShared(record: ExportRecord): Uint8Array {
 
 /** Encodes one record as one CBOR data item, in bytes of its own. */
 export function encodeRecord(record: ExportRecord): Uint8Array {
-  return encodeShared(record).slice();
+  // Copied into a plain Uint8Array of its own size: on Node the view is a Buffer, whose slice()
+  // is another view, and it would keep cbor-x's whole 8 KiB block alive with it.
+  return new Uint8Array(encodeShared(record));
 }
 
 /** Encodes records as a CBOR sequence. */
