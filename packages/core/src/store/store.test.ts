@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { captureStoreSuite, captures } from '../testing/store-conformance.ts';
 import { MemoryStore } from './memory.ts';
-import { CLAIM_RECORDS_PAGE, type SqliteDriver, SqliteStore } from './sqlite.ts';
+import { CLAIM_RECORDS_PAGE, PAGE_SIZE, type SqliteDriver, SqliteStore } from './sqlite.ts';
 import {
   firstWorkingBinding,
   NODE_SQLITE_BINDINGS,
@@ -83,6 +83,31 @@ describe.each(working.map(({ name }) => name))('SqliteStore on Node (%s)', (name
       return open(current);
     },
     reopen: async () => open(current),
+  });
+
+  it('makes a new file with 8 KiB pages, and opens one of 4 KiB as it is', async () => {
+    const fresh = join(dir, 'pages-new.sqlite');
+    await open(fresh).close();
+    const pageSize = (path: string) => {
+      const db = binding.open(path);
+      try {
+        return db.get<{ page_size: number }>('PRAGMA page_size')!.page_size;
+      } finally {
+        db.close();
+      }
+    };
+    expect(pageSize(fresh)).toBe(PAGE_SIZE);
+    expect(PAGE_SIZE).toBe(8192);
+
+    const old = join(dir, 'pages-old.sqlite');
+    const db = binding.open(old);
+    db.exec('PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE early (x)');
+    db.close();
+    const store = open(old);
+    await store.append(captures(3));
+    expect((await store.counts()).records).toBe(3);
+    await store.close();
+    expect(pageSize(old)).toBe(4096);
   });
 
   it("reads a claim's records in index order, without sorting them (and their blobs) per page", async () => {
