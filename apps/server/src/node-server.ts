@@ -1,10 +1,12 @@
 /** The server on Node (@hono/node-server), for the node.ts entry and the CLI's `serve`. */
 
+import type { ServerResponse } from 'node:http';
 import { openSqliteStore } from '@aperture-export/core/sqlite-node';
 import { serve } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { type HostOptions, runServer, type ServeOptions } from './host.ts';
 import { nodeHttpFetch } from './node-fetch.ts';
+import { CoalescingResponse } from './node-response.ts';
 
 /** What every Node host (this server and the CLI) opens its store and S3 clients with. */
 export const NODE_HOST: Pick<HostOptions, 'openStore' | 's3Client' | 'gatewayFetch'> = {
@@ -20,7 +22,8 @@ export function startNodeServer(options: ServeOptions) {
     peer: (c) => getConnInfo(c).remote,
     serve: (fetch, port, hostname) =>
       new Promise((resolve) => {
-        const server = serve({ fetch, port, hostname }, (info) => {
+        const serverOptions = { ServerResponse: CoalescingResponse as typeof ServerResponse };
+        const server = serve({ fetch, port, hostname, serverOptions }, (info) => {
           resolve({
             url: `http://${hostname}:${info.port}`,
             close: () => new Promise<void>((done) => server.close(() => done())),
