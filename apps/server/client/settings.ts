@@ -119,10 +119,9 @@ busy(document.querySelector('[data-action="test-connection"]')!, async () => {
     showIssues('The configuration in the editor has errors:', body.errors, 'error');
   } else if (body.error) {
     const needs = body.permission ? ` It needs the ${body.permission} permission.` : '';
-    showMessage(
-      `Connection failed at "${body.step}": ${body.error.code}: ${body.error.message}.${needs}`,
-      'error',
-    );
+    // The message starts with S3's code already, and often ends with S3's own full stop.
+    const said = body.error.message.replace(/\.*$/, '.');
+    showMessage(`Connection failed at "${body.step}": ${said}${needs}`, 'error');
   } else {
     showMessage(`Connection test failed: ${answer.status}`, 'error');
   }
