@@ -35,15 +35,22 @@ let close: (() => void) | undefined;
 afterEach(() => close?.());
 
 describe('CoalescingResponse', () => {
-  it('sends a stream’s headers, chunks and end written in one turn as one write', async () => {
+  it('sends the headers with the first chunk at once, the rest of the turn in one write', async () => {
     let writes: { count: number } | undefined;
     const server = await serverWith((response) => {
       writes = countSocketWrites(response);
       response.writeHead(200, { 'content-type': 'text/event-stream' });
       response.flushHeaders();
+      expect(writes.count).toBe(0);
       response.write('data: one\n\n');
+      // The first chunk is not held for the turn's end: it left now, the headers with it.
+      expect(writes.count).toBe(1);
       response.write('data: two\n\n');
+      response.write('data: three\n\n');
+      expect(writes.count).toBe(1);
+      // end() sends what is corked, itself included.
       response.end();
+      expect(writes.count).toBe(2);
     });
     close = server.close;
     const body = await new Promise<string>((resolve, reject) => {
@@ -57,8 +64,33 @@ describe('CoalescingResponse', () => {
         .on('error', reject)
         .end();
     });
-    expect(body).toBe('data: one\n\ndata: two\n\n');
-    expect(writes!.count).toBe(1);
+    expect(body).toBe('data: one\n\ndata: two\n\ndata: three\n\n');
+    expect(writes!.count).toBe(2);
+  });
+
+  it('sends the headers at the end of their turn when no chunk comes with them', async () => {
+    let finish: (() => void) | undefined;
+    const server = await serverWith((response) => {
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      response.flushHeaders();
+      finish = () => response.end('data: late\n\n');
+    });
+    close = server.close;
+    const body = await new Promise<string>((resolve, reject) => {
+      request(server.url, (incoming) => {
+        // The headers are here while the body is still to come.
+        expect(incoming.statusCode).toBe(200);
+        let text = '';
+        incoming.on('data', (chunk) => {
+          text += chunk;
+        });
+        incoming.on('end', () => resolve(text));
+        finish!();
+      })
+        .on('error', reject)
+        .end();
+    });
+    expect(body).toBe('data: late\n\n');
   });
 
   it('sends a chunk within its turn: the client reads it before the stream goes on', async () => {
