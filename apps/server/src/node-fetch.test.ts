@@ -4,7 +4,15 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { nodeHttpFetch } from './node-fetch.ts';
 
-/** A provider stand-in: /whole answers at once (gzipped if asked), /stall never finishes. */
+/** 4 MiB that differ byte by byte: a chunk passed on out of place would show. */
+const BIG = Buffer.from(
+  Array.from({ length: 4 * 1024 * 1024 }, (_, i) => (i * 7 + (i >> 12)) & 255),
+);
+
+/**
+ * A provider stand-in: /whole answers at once (gzipped if asked), /stall-* never finish,
+ * /slow-body finishes after 50 ms, /drop-body drops the connection mid-body, /big is 4 MiB.
+ */
 const stalled: ServerResponse[] = [];
 const server = createServer((request, response) => {
   if (request.url === '/stall-head') {
@@ -15,6 +23,22 @@ const server = createServer((request, response) => {
     response.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
     response.write('{"half":');
     stalled.push(response);
+    return;
+  }
+  if (request.url === '/slow-body') {
+    response.writeHead(200, { 'content-type': 'application/json' });
+    response.write('{"half":');
+    setTimeout(() => response.end('1}'), 50);
+    return;
+  }
+  if (request.url === '/drop-body') {
+    response.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+    response.write('{"half":', () => setTimeout(() => response.socket?.destroy(), 20));
+    return;
+  }
+  if (request.url === '/big') {
+    response.writeHead(200, { 'content-type': 'application/octet-stream' });
+    response.end(BIG);
     return;
   }
   const body = JSON.stringify({ ok: true, method: request.method });
@@ -67,10 +91,20 @@ describe('nodeHttpFetch', () => {
 
   it('lets go of the signal once the answer is read', async () => {
     const controller = new AbortController();
-    const response = await upstream(`${base}/whole`, { signal: controller.signal });
+    const response = await upstream(`${base}/slow-body`, { signal: controller.signal });
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
     await response.json();
     // The request is over: nothing listens any more (a long-lived signal would pile them up).
     await vi.waitFor(() => expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0));
+  });
+
+  it('passes a large body on whole, and fails one whose connection drops mid-body', async () => {
+    const big = new Uint8Array(await (await upstream(`${base}/big`)).arrayBuffer());
+    expect(big.byteLength).toBe(BIG.byteLength);
+    expect(Buffer.compare(big, BIG)).toBe(0);
+
+    const dropped = await upstream(`${base}/drop-body`);
+    expect(dropped.status).toBe(200);
+    await expect(dropped.text()).rejects.toThrow();
   });
 });

@@ -7,7 +7,7 @@
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { Readable } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 
 /** A fetch for the gateway's upstream calls (POST with a string body, or none). */
@@ -59,10 +59,51 @@ function toResponse(incoming: IncomingMessage): Response {
     for (const one of Array.isArray(value) ? value : [value]) headers.append(name, one);
   }
   const decode = DECODERS[(incoming.headers['content-encoding'] ?? '').toLowerCase()];
-  const source = decode ? incoming.pipe(decode()) : incoming;
+  // pipeline, not pipe: the upstream's failure fails the decoded body too.
+  const source = decode ? (pipeline(incoming, decode(), () => {}) as Readable) : incoming;
   const noBody = incoming.statusCode === 204 || incoming.statusCode === 304;
-  return new Response(
-    noBody ? null : (Readable.toWeb(source as Readable) as ReadableStream<Uint8Array>),
-    { status: incoming.statusCode ?? 502, statusText: incoming.statusMessage, headers },
-  );
+  return new Response(noBody ? null : webStream(source), {
+    status: incoming.statusCode ?? 502,
+    statusText: incoming.statusMessage,
+    headers,
+  });
+}
+
+/**
+ * A Node stream as a web stream, its chunks passed on as they are (views, not copies):
+ * Readable.toWeb copies each chunk and watches the stream through end-of-stream plumbing.
+ */
+function webStream(source: Readable): ReadableStream<Uint8Array> {
+  let settled = false;
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      const fail = (error: unknown) => {
+        if (settled) return;
+        settled = true;
+        controller.error(error);
+      };
+      source.on('data', (chunk: Buffer) => {
+        controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+        if ((controller.desiredSize ?? 0) <= 0) source.pause();
+      });
+      source.once('end', () => {
+        if (settled) return;
+        settled = true;
+        controller.close();
+      });
+      source.once('error', fail);
+      // Closed before its end without an error of its own: the connection went away.
+      source.once('close', () => {
+        if (!source.readableEnded)
+          fail(source.errored ?? new Error('the upstream answer ended before its end'));
+      });
+    },
+    pull() {
+      source.resume();
+    },
+    cancel(reason) {
+      settled = true;
+      source.destroy(reason instanceof Error ? reason : undefined);
+    },
+  });
 }
