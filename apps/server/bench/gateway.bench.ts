@@ -12,6 +12,8 @@
  * - One at a time (`--requests` rounds, the three targets in turn in each round, so that a
  *   machine that slows down slows all three): the latency of a whole answer, and the time to
  *   the first byte of a streamed one's body. Added latency is the difference from direct.
+ *   `--seconds 0` runs these alone, without the load (for comparing two bundles in turn,
+ *   with BENCH_SKIP_BUILD=1).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -156,10 +158,13 @@ try {
         target('gateway', `${gateway.url}/v1/chat/completions`, CLIENT),
       ];
       const loads = new Map<Target, Load>();
+      const noLoad: Load = { requests: 0, perSecond: 0, p50Ms: 0, p99Ms: 0, maxMs: 0, errors: 0 };
       for (const one of targets)
         loads.set(
           one,
-          runWrk(one.url, { seconds, connections, script: chatScript(scratch, one.token) }),
+          seconds === 0
+            ? noLoad
+            : runWrk(one.url, { seconds, connections, script: chatScript(scratch, one.token) }),
         );
       for (let i = 0; i < rounds; i++) {
         for (const one of targets) {
@@ -176,7 +181,7 @@ try {
           delayMs: delay,
           target: one.name,
           perSecond: Math.round(load.perSecond),
-          ofDirect: Math.round((100 * load.perSecond) / directLoad.perSecond),
+          ofDirect: Math.round((100 * load.perSecond) / (directLoad.perSecond || 1)),
           loadP50: load.p50Ms,
           loadP99: load.p99Ms,
           p50: percentile(one.whole, 0.5),
