@@ -7,7 +7,7 @@
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { pipeline, type Readable } from 'node:stream';
+import { pipeline, type Readable, type Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 
 /** A fetch for the gateway's upstream calls (POST with a string body, or none). */
@@ -45,7 +45,7 @@ export function nodeHttpFetch(): typeof fetch {
     })) as typeof fetch;
 }
 
-const DECODERS: Record<string, () => NodeJS.ReadWriteStream> = {
+const DECODERS: Record<string, () => Transform> = {
   gzip: createGunzip,
   'x-gzip': createGunzip,
   deflate: createInflate,
@@ -60,7 +60,7 @@ function toResponse(incoming: IncomingMessage): Response {
   }
   const decode = DECODERS[(incoming.headers['content-encoding'] ?? '').toLowerCase()];
   // pipeline, not pipe: the upstream's failure fails the decoded body too.
-  const source = decode ? (pipeline(incoming, decode(), () => {}) as Readable) : incoming;
+  const source = decode ? pipeline(incoming, decode(), () => {}) : incoming;
   const noBody = incoming.statusCode === 204 || incoming.statusCode === 304;
   return new Response(noBody ? null : webStream(source), {
     status: incoming.statusCode ?? 502,
