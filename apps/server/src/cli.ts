@@ -55,7 +55,7 @@ async function withHost<T>(
     return await fn(host);
   } finally {
     await host.service.stop();
-    await host.service.store.close();
+    await host.close();
   }
 }
 

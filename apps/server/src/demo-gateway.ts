@@ -115,7 +115,7 @@ try {
 } finally {
   await server.close();
   await host.service.stop();
-  await host.service.store.close();
+  await host.close();
   await Promise.all([s3.stop(), provider.stop()]);
   rmSync(scratch, { recursive: true, force: true });
 }

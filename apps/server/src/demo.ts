@@ -93,7 +93,7 @@ try {
 } finally {
   await server.close();
   await host.service.stop();
-  await host.service.store.close();
+  await host.close();
   await s3.stop();
   rmSync(scratch, { recursive: true, force: true });
 }

@@ -140,6 +140,11 @@ export interface Host {
   ingestToken: { value: string; source: string };
   dataDir: string;
   configPath: string;
+  /**
+   * Closes the store once the gateway's last records are written: those of requests answered
+   * while the listener closed, after the service had stopped, too.
+   */
+  close(): Promise<void>;
 }
 
 export async function openHost(options: HostOptions): Promise<Host> {
@@ -148,8 +153,9 @@ export async function openHost(options: HostOptions): Promise<Host> {
   const configPath = resolve(options.configPath ?? './aperture.hujson');
   mkdirSync(dataDir, { recursive: true });
   const zstd = await zstdFromEnv(env);
+  const store = options.openStore(join(dataDir, 'captures.sqlite'));
   const { service, warnings } = await ApertureService.open({
-    store: options.openStore(join(dataDir, 'captures.sqlite')),
+    store,
     configSource: fileConfigSource(configPath),
     zstd,
     s3Client: options.s3Client,
@@ -168,6 +174,10 @@ export async function openHost(options: HostOptions): Promise<Host> {
     ingestToken: token(dataDir, 'ingest-token', env, 'APERTURE_INGEST_TOKEN'),
     dataDir,
     configPath,
+    async close() {
+      await service.settled();
+      await store.close();
+    },
   };
 }
 
@@ -304,7 +314,7 @@ export async function runServer(
     // requests left after it get a moment.
     await host.service.stop({ timeoutMs: options.stopTimeoutMs });
     await Promise.race([server.close(), sleep(CLOSE_GRACE_MS)]);
-    await host.service.store.close();
+    await host.close();
     process.exit(0);
   };
   process.once('SIGINT', shutdown);

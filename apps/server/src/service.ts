@@ -356,11 +356,12 @@ export class ApertureService {
     await this.exporter.stop({ timeoutMs });
     await this.retention.stop();
     // The gateway's last records, already answered: written before the store closes.
-    await Promise.allSettled([...this.#capturing]);
+    await this.settled();
   }
 
-  /** Resolves once the gateway's records on their way to the store are written. */
+  /** Resolves once the records of the gateway's answered requests are written. */
   async settled(): Promise<void> {
+    await this.gateway.settled();
     while (this.#capturing.size > 0) await Promise.allSettled([...this.#capturing]);
   }
 

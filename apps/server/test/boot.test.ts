@@ -19,6 +19,7 @@ import {
   expectGatewayServes,
   expectServes,
   exporterConfig,
+  GATEWAY_CLIENT_TOKEN,
   gatewayConfig,
   type ServerProcess,
   startServer,
@@ -112,6 +113,37 @@ describe.each(Object.keys(entries) as Array<keyof typeof entries>)('server on %s
       gatewayConfig(provider, login),
     );
     await expectGatewayServes(await server.url, login);
+  });
+
+  it('on SIGTERM, answers a gateway request in flight and keeps its record', async () => {
+    // The provider answers after the signal: the request ends while the listener closes.
+    const late = await startFakeProvider({ delayMs: 800 });
+    const login = `${runtime}-late@example.com`;
+    const dir = join(scratch, `${runtime}-late`);
+    const server = serveWith(direct[runtime], dir, gatewayConfig(late, login));
+    try {
+      const url = await server.url;
+      const answer = fetch(`${url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${GATEWAY_CLIENT_TOKEN}`,
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify({ model: 'gpt-4o', messages: [] }),
+      });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      server.signal('SIGTERM');
+      const response = await answer;
+      expect(response.status).toBe(200);
+      expect(await response.json()).toMatchObject({ object: 'chat.completion' });
+      expect(await server.exited).toBe(0);
+      const store = openSqliteStore(join(dir, 'data', 'captures.sqlite'));
+      const [record] = await store.recent({ limit: 10 });
+      expect(record).toMatchObject({ identity: { login_name: login }, status_code: 200 });
+      await store.close();
+    } finally {
+      await late.stop();
+    }
   });
 
   it('refuses a wrong command line in one line, with exit code 2', () => {

@@ -27,7 +27,7 @@ export function exporterConfig(target: S3Target, overrides: Record<string, unkno
   };
 }
 
-const GATEWAY_CLIENT_TOKEN = 'test-gateway-client';
+export const GATEWAY_CLIENT_TOKEN = 'test-gateway-client';
 
 /** Config for a gateway in front of the fake provider, with one client token. */
 export const gatewayConfig = (provider: FakeProvider, login: string) =>

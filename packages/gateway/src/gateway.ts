@@ -138,12 +138,22 @@ export class Gateway {
   readonly #fetch: typeof fetch;
   readonly #sessions: SessionTracker;
   readonly #now: () => number;
+  /** Records still to be made of whole answers already handed on (see later()). */
+  readonly #making = new Set<Promise<void>>();
 
   constructor(options: GatewayOptions) {
     this.#options = options;
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
     this.#sessions = new SessionTracker(() => options.settings?.().sessionIdleMs ?? 30 * 60_000);
     this.#now = options.now ?? Date.now;
+  }
+
+  /**
+   * Resolves once every answered request's record has been handed to onCapture: a host
+   * stopping awaits it, then the store's writes, so that no answered request loses its record.
+   */
+  async settled(): Promise<void> {
+    while (this.#making.size > 0) await Promise.all(this.#making);
   }
 
   /** The models the gateway serves, as OpenAI's `GET /v1/models` lists them. */
@@ -248,18 +258,26 @@ export class Gateway {
     }
     // The record is made once the answer is on its way: reading its usage and pricing it are
     // not the client's wait.
-    later(() => {
-      const json = parseJson(new TextDecoder().decode(bytes));
-      const result: ApiResult =
-        json === undefined ? { usage: undefined, toolUses: [], body: null } : api.read(json);
-      this.#record(
-        exchange,
-        upstream.status,
-        result,
-        upstream.headers,
-        json === undefined ? bytes : undefined,
-      );
-    });
+    const making = new Promise<void>((made) =>
+      later(() => {
+        try {
+          const json = parseJson(new TextDecoder().decode(bytes));
+          const result: ApiResult =
+            json === undefined ? { usage: undefined, toolUses: [], body: null } : api.read(json);
+          this.#record(
+            exchange,
+            upstream.status,
+            result,
+            upstream.headers,
+            json === undefined ? bytes : undefined,
+          );
+        } finally {
+          made();
+        }
+      }),
+    );
+    this.#making.add(making);
+    void making.then(() => this.#making.delete(making));
     return new Response(bytes, {
       status: upstream.status,
       headers: clientHeaders(upstream.headers),
