@@ -20,8 +20,12 @@ const CAPTURE_COLUMNS = `captures (id, timestamp_ms, login_name, node_id, model,
   input_tokens, output_tokens, cached_tokens, reasoning_tokens, cost_usd, duration_ms, status_code,
   record_bytes, capture_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
-/** Inserts a capture's row (its usage columns): parameters from captureRow(). */
-export const INSERT_CAPTURE = `INSERT INTO ${CAPTURE_COLUMNS}`;
+/**
+ * Inserts a capture's row (its usage columns), parameters from captureRow(); none when its
+ * capture_id is stored already (0 changes). Any other constraint still fails the statement.
+ */
+export const INSERT_NEW_CAPTURE = `INSERT INTO ${CAPTURE_COLUMNS}
+  ON CONFLICT (capture_id) WHERE capture_id IS NOT NULL DO NOTHING`;
 /** The same, leaving a row whose capture_id is stored already (an append running at once). */
 export const INSERT_CAPTURE_OR_IGNORE = `INSERT OR IGNORE INTO ${CAPTURE_COLUMNS}`;
 

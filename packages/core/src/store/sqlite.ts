@@ -27,8 +27,8 @@ import {
   countsFromRow,
   distinctSql,
   fileFromRow,
-  INSERT_CAPTURE,
   INSERT_CLAIM_COLUMNS,
+  INSERT_NEW_CAPTURE,
   RECENT_FILES,
   RECORD_BY_CAPTURE_ID,
   RECORD_BY_ID,
@@ -241,13 +241,18 @@ export class SqliteStore implements CaptureStore {
     return this.#db.transaction(() => {
       let nextId = this.#state('next_id');
       const appended = captures.map((capture): AppendedRecord => {
-        const captureId = capture.capture_id || null;
-        const known =
-          captureId && this.#db.get<{ record: Uint8Array }>(RECORD_BY_CAPTURE_ID, [captureId]);
-        if (known) return { ...decodeStored(bytes(known.record)), duplicate: true };
-        const { record, cbor } = storedRecord(capture, nextId++);
+        const { record, cbor } = storedRecord(capture, nextId);
+        // A capture_id stored before leaves the row out (its unique index says so, without a
+        // lookup of its own for every new capture): the record stored then is the answer.
+        const { changes } = this.#db.run(INSERT_NEW_CAPTURE, captureRow(record, cbor.byteLength));
+        if (changes === 0) {
+          const known = this.#db.get<{ record: Uint8Array }>(RECORD_BY_CAPTURE_ID, [
+            capture.capture_id!,
+          ])!;
+          return { ...decodeStored(bytes(known.record)), duplicate: true };
+        }
+        nextId++;
         this.#db.run('INSERT INTO capture_records (id, record) VALUES (?, ?)', [record.id, cbor]);
-        this.#db.run(INSERT_CAPTURE, captureRow(record, cbor.byteLength));
         return record;
       });
       this.#setState('next_id', nextId);
