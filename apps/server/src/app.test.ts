@@ -4,6 +4,7 @@ import { MemoryStore } from '@aperture-export/core';
 import { S3_FAULTS, type S3Target, startS3Target } from '@aperture-export/testcontainers';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createApp } from './app.ts';
+import { SPLIT_FROM_BYTES } from './json-body.ts';
 import { ApertureService } from './service.ts';
 
 const ADMIN = 'admin-token-for-tests';
@@ -128,6 +129,30 @@ describe('POST /v1/captures', () => {
     expect(many.json()).toEqual({ ids: [2, 3], duplicates: 0 });
     const [stored] = await service.store.recent({ limit: 1 });
     expect(stored!.model).toBe(captureJson(2).model);
+  });
+
+  it('stores a large batch (parsed item by item) in order, and refuses one with a JSON error', async () => {
+    const batch = Array.from({ length: 8 }, (_, i) => captureJson(i));
+    const text = JSON.stringify(batch);
+    expect(text.length).toBeGreaterThan(SPLIT_FROM_BYTES);
+    const broken = await call('POST', '/v1/captures', {
+      token: INGEST,
+      raw: `${text.slice(0, -1)},]`,
+    });
+    expect([broken.status, broken.json()]).toEqual([
+      400,
+      { error: 'request body is not valid JSON' },
+    ]);
+    expect((await service.store.counts()).records).toBe(0);
+    const stored = await call('POST', '/v1/captures', { token: INGEST, raw: text });
+    expect([stored.status, stored.json()]).toEqual([
+      201,
+      { ids: [1, 2, 3, 4, 5, 6, 7, 8], duplicates: 0 },
+    ]);
+    const records = await service.store.recent({ limit: 8 });
+    expect(records.reverse().map((record) => recordToJson(record))).toEqual(
+      batch.map((json, i) => ({ id: i + 1, ...json })),
+    );
   });
 
   it('stores a capture sent again (a known capture_id) once, and answers the id it has', async () => {

@@ -15,6 +15,7 @@ import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
 import { type AppVariables, type AssetSource, mountDashboard } from './dashboard/routes.ts';
 import { CSRF_HEADER, SESSION_COOKIE, SessionKeeper } from './dashboard/session.ts';
+import { parseJsonBody } from './json-body.ts';
 import { metricsText } from './metrics.ts';
 import type { ApertureService } from './service.ts';
 
@@ -145,7 +146,7 @@ export function createApp(options: AppOptions): Hono<{ Variables: AppVariables }
     async (c) => {
       let body: unknown;
       try {
-        body = JSON.parse(await c.req.text());
+        body = parseJsonBody(new Uint8Array(await c.req.arrayBuffer()));
       } catch {
         return badRequest(c, 'request body is not valid JSON');
       }
