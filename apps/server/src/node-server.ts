@@ -1,6 +1,6 @@
 /** The server on Node (@hono/node-server), for the node.ts entry and the CLI's `serve`. */
 
-import type { ServerResponse } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import { openSqliteStore } from '@aperture-export/core/sqlite-node';
 import { serve } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
@@ -26,7 +26,15 @@ export function startNodeServer(options: ServeOptions) {
         const server = serve({ fetch, port, hostname, serverOptions }, (info) => {
           resolve({
             url: `http://${hostname}:${info.port}`,
-            close: () => new Promise<void>((done) => server.close(() => done())),
+            close: () =>
+              new Promise<void>((done) => {
+                server.close(() => done());
+                // close() ends the keep-alive connections idle as it is called; one still being
+                // answered would stay open for its client's keep-alive (5 s). Ended as it idles.
+                const http = server as Server;
+                const idle = setInterval(() => http.closeIdleConnections(), 50);
+                server.once('close', () => clearInterval(idle));
+              }),
           });
         });
       }),

@@ -117,7 +117,7 @@ describe.each(Object.keys(entries) as Array<keyof typeof entries>)('server on %s
 
   it('on SIGTERM, answers a gateway request in flight and keeps its record', async () => {
     // The provider answers after the signal: the request ends while the listener closes.
-    const late = await startFakeProvider({ delayMs: 800 });
+    const late = await startFakeProvider({ delayMs: 500 });
     const login = `${runtime}-late@example.com`;
     const dir = join(scratch, `${runtime}-late`);
     const server = serveWith(direct[runtime], dir, gatewayConfig(late, login));
@@ -133,10 +133,14 @@ describe.each(Object.keys(entries) as Array<keyof typeof entries>)('server on %s
       });
       await new Promise((resolve) => setTimeout(resolve, 200));
       server.signal('SIGTERM');
+      const signalled = Date.now();
       const response = await answer;
       expect(response.status).toBe(200);
       expect(await response.json()).toMatchObject({ object: 'chat.completion' });
       expect(await server.exited).toBe(0);
+      // Once answered, it stops: its client's idle keep-alive connection holds nothing up
+      // (the listener's grace for requests in flight is 2 s).
+      expect(Date.now() - signalled).toBeLessThan(1_800);
       const store = openSqliteStore(join(dir, 'data', 'captures.sqlite'));
       const [record] = await store.recent({ limit: 10 });
       expect(record).toMatchObject({ identity: { login_name: login }, status_code: 200 });
