@@ -15,6 +15,18 @@ export const NODE_HOST: Pick<HostOptions, 'openStore' | 's3Client' | 'gatewayFet
   gatewayFetch: nodeHttpFetch(),
 };
 
+/**
+ * Stops taking connections, and resolves once the requests in flight are answered. close()
+ * alone ends the keep-alive connections idle as it is called; one still being answered would
+ * stay open for its client's keep-alive (5 s) after its answer. With the shortest keep-alive,
+ * it closes as soon as its answer has been handed to the system in full: ending it as soon as
+ * Node counts it idle would cut a slow reader off mid-answer.
+ */
+export function closeServer(server: Server): Promise<void> {
+  server.keepAliveTimeout = 1;
+  return new Promise((done) => server.close(() => done()));
+}
+
 export function startNodeServer(options: ServeOptions) {
   return runServer({
     ...options,
@@ -26,15 +38,7 @@ export function startNodeServer(options: ServeOptions) {
         const server = serve({ fetch, port, hostname, serverOptions }, (info) => {
           resolve({
             url: `http://${hostname}:${info.port}`,
-            close: () =>
-              new Promise<void>((done) => {
-                server.close(() => done());
-                // close() ends the keep-alive connections idle as it is called; one still being
-                // answered would stay open for its client's keep-alive (5 s). Ended as it idles.
-                const http = server as Server;
-                const idle = setInterval(() => http.closeIdleConnections(), 50);
-                server.once('close', () => clearInterval(idle));
-              }),
+            close: () => closeServer(server as Server),
           });
         });
       }),
