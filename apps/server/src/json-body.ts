@@ -9,7 +9,10 @@
 /** Bodies from this size on are split, when they are an array. */
 export const SPLIT_FROM_BYTES = 64 * 1024;
 
+/** The whole body: a leading byte-order mark is dropped, as a text() read drops it. */
 const decoder = new TextDecoder();
+/** An item: a byte-order mark within the body is text, which JSON.parse refuses. */
+const itemDecoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /**
  * JSON.parse of the body as UTF-8 text, with the same result and the same failures (a
@@ -19,7 +22,7 @@ const decoder = new TextDecoder();
 export function parseJsonBody(bytes: Uint8Array): unknown {
   const items = bytes.byteLength >= SPLIT_FROM_BYTES ? arrayItems(bytes) : undefined;
   if (!items) return JSON.parse(decoder.decode(bytes));
-  return items.map(([start, end]) => JSON.parse(decoder.decode(bytes.subarray(start, end))));
+  return items.map(([start, end]) => JSON.parse(itemDecoder.decode(bytes.subarray(start, end))));
 }
 
 const QUOTE = 0x22;
