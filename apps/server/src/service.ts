@@ -355,14 +355,20 @@ export class ApertureService {
   async stop({ timeoutMs = STOP_TIMEOUT_MS }: StopOptions = {}): Promise<void> {
     await this.exporter.stop({ timeoutMs });
     await this.retention.stop();
-    // The gateway's last records, already answered: written before the store closes.
+    // The gateway's last records, already answered: written before the store closes. Streams
+    // whose client left are recorded with what they have, without waiting for their end.
+    this.gateway.stopDraining();
     await this.settled();
   }
 
   /** Resolves once the records of the gateway's answered requests are written. */
   async settled(): Promise<void> {
-    await this.gateway.settled();
-    while (this.#capturing.size > 0) await Promise.allSettled([...this.#capturing]);
+    // Records made while earlier ones are written are waited for too.
+    for (;;) {
+      await this.gateway.settled();
+      if (this.#capturing.size === 0) return;
+      await Promise.allSettled([...this.#capturing]);
+    }
   }
 
   /** Runs one export cycle now (after a running one). */

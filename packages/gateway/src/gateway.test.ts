@@ -399,6 +399,23 @@ describe('Gateway, streams', () => {
     expect(record!.usage.input_tokens).toBe(FAKE_USAGE.openai.input);
   });
 
+  it('stopDraining() records a stream whose client left at once, and settled() waits for it', async () => {
+    const { gateway, call, records } = setup({ drainMs: 60_000 });
+    const response = await call(openAiChat, { model: 'gpt-4o-slow', messages: [], stream: true });
+    const reader = response.body!.getReader();
+    await reader.read();
+    const cancelled = reader.cancel();
+    const started = Date.now();
+    gateway.stopDraining();
+    await gateway.settled();
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(records).toHaveLength(1);
+    expect(records[0]!.status_code).toBe(CLIENT_CLOSED);
+    await cancelled;
+    await waitFor(() => provider.openStreams() === 0);
+    expect(provider.openStreams()).toBe(0);
+  });
+
   it('gives up on the upstream after drainMs, recording what arrived', async () => {
     const { call, records } = setup({ drainMs: 150 });
     const response = await call(openAiChat, { model: 'gpt-4o-slow', messages: [], stream: true });

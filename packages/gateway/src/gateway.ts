@@ -138,8 +138,13 @@ export class Gateway {
   readonly #fetch: typeof fetch;
   readonly #sessions: SessionTracker;
   readonly #now: () => number;
-  /** Records still to be made of whole answers already handed on (see later()). */
+  /**
+   * Records still to be made: of whole answers already handed on (see later()), and of streams
+   * whose client left, read on for their usage.
+   */
   readonly #making = new Set<Promise<void>>();
+  /** Ends the reading on of each stream whose client left, at once. */
+  readonly #drains = new Set<() => void>();
 
   constructor(options: GatewayOptions) {
     this.#options = options;
@@ -154,6 +159,21 @@ export class Gateway {
    */
   async settled(): Promise<void> {
     while (this.#making.size > 0) await Promise.all(this.#making);
+  }
+
+  /**
+   * Cuts short the reading on of streams whose client left (see drainMs): each is recorded
+   * with what has arrived. For a host that stops, before settled().
+   */
+  stopDraining(): void {
+    for (const stop of this.#drains) stop();
+  }
+
+  /** Counts `work`, which ends with a record made, among those settled() waits for. */
+  #recordLater(work: Promise<void>): void {
+    this.#making.add(work);
+    const done = () => void this.#making.delete(work);
+    work.then(done, done);
   }
 
   /** The models the gateway serves, as OpenAI's `GET /v1/models` lists them. */
@@ -258,26 +278,26 @@ export class Gateway {
     }
     // The record is made once the answer is on its way: reading its usage and pricing it are
     // not the client's wait.
-    const making = new Promise<void>((made) =>
-      later(() => {
-        try {
-          const json = parseJson(new TextDecoder().decode(bytes));
-          const result: ApiResult =
-            json === undefined ? { usage: undefined, toolUses: [], body: null } : api.read(json);
-          this.#record(
-            exchange,
-            upstream.status,
-            result,
-            upstream.headers,
-            json === undefined ? bytes : undefined,
-          );
-        } finally {
-          made();
-        }
-      }),
+    this.#recordLater(
+      new Promise<void>((made) =>
+        later(() => {
+          try {
+            const json = parseJson(new TextDecoder().decode(bytes));
+            const result: ApiResult =
+              json === undefined ? { usage: undefined, toolUses: [], body: null } : api.read(json);
+            this.#record(
+              exchange,
+              upstream.status,
+              result,
+              upstream.headers,
+              json === undefined ? bytes : undefined,
+            );
+          } finally {
+            made();
+          }
+        }),
+      ),
     );
-    this.#making.add(making);
-    void making.then(() => this.#making.delete(making));
     return new Response(bytes, {
       status: upstream.status,
       headers: clientHeaders(upstream.headers),
@@ -334,26 +354,34 @@ export class Gateway {
           controller.error(error);
         }
       },
-      cancel: async () => {
+      cancel: () => {
         clientGone = true;
-        // The client left: read on for the usage, within drainMs.
+        // The client left: read on for the usage, within drainMs (or until a stop).
         const deadline = this.#now() + (this.#options.drainMs ?? 60_000);
         let timer: ReturnType<typeof setTimeout> | undefined;
+        let stop = () => {};
         const late = new Promise<'late'>((resolve) => {
           timer = setTimeout(() => resolve('late'), Math.max(0, deadline - this.#now()));
+          stop = () => resolve('late');
         });
-        try {
-          for (;;) {
-            const piece = await Promise.race([next(), late]);
-            if (piece === 'late' || piece === undefined) break;
+        this.#drains.add(stop);
+        const drained = (async () => {
+          try {
+            for (;;) {
+              const piece = await Promise.race([next(), late]);
+              if (piece === 'late' || piece === undefined) break;
+            }
+          } catch {
+            // The upstream failed too: the record has what arrived.
+          } finally {
+            clearTimeout(timer);
+            this.#drains.delete(stop);
+            await source.cancel().catch(() => {});
+            finish(CLIENT_CLOSED, 'the client closed the connection before the end');
           }
-        } catch {
-          // The upstream failed too: the record has what arrived.
-        } finally {
-          clearTimeout(timer);
-          await source.cancel().catch(() => {});
-          finish(CLIENT_CLOSED, 'the client closed the connection before the end');
-        }
+        })();
+        this.#recordLater(drained);
+        return drained;
       },
     });
     return new Response(body, {
