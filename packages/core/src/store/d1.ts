@@ -33,8 +33,8 @@ import {
   countsFromRow,
   distinctSql,
   fileFromRow,
-  INSERT_CAPTURE_OR_IGNORE,
   INSERT_CLAIM_COLUMNS,
+  INSERT_NEW_CAPTURE,
   RECENT_FILES,
   RECORD_BY_CAPTURE_ID,
   RECORD_BY_ID,
@@ -244,11 +244,8 @@ export class D1Store implements CaptureStore {
     const statements = stored.flatMap((entry) =>
       entry
         ? [
-            // OR IGNORE: a capture_id stored by another append since the lookup is left as it is.
-            this.#statement(
-              INSERT_CAPTURE_OR_IGNORE,
-              captureRow(entry.record, entry.cbor.byteLength),
-            ),
+            // A capture_id stored by another append since the lookup is left as it is.
+            this.#statement(INSERT_NEW_CAPTURE, captureRow(entry.record, entry.cbor.byteLength)),
             this.#statement(
               'INSERT INTO capture_records (id, record) SELECT ?, ? WHERE EXISTS (SELECT 1 FROM captures WHERE id = ?)',
               [entry.record.id, entry.cbor, entry.record.id],

@@ -26,8 +26,6 @@ const CAPTURE_COLUMNS = `captures (id, timestamp_ms, login_name, node_id, model,
  */
 export const INSERT_NEW_CAPTURE = `INSERT INTO ${CAPTURE_COLUMNS}
   ON CONFLICT (capture_id) WHERE capture_id IS NOT NULL DO NOTHING`;
-/** The same, leaving a row whose capture_id is stored already (an append running at once). */
-export const INSERT_CAPTURE_OR_IGNORE = `INSERT OR IGNORE INTO ${CAPTURE_COLUMNS}`;
 
 export function captureRow(record: ExportRecord, recordBytes: number): SqlValue[] {
   const { usage } = record;
