@@ -24,11 +24,12 @@ const view = new EditorView({
     json(),
     lintGutter(),
     EditorView.contentAttributes.of({ 'aria-labelledby': 'config-label' }),
+    // Through CodeMirror: it rewrites its element's classes, and one added by hand was lost.
+    EditorView.editorAttributes.of({ class: 'editor' }),
   ],
 });
 textarea.hidden = true;
 textarea.after(view.dom);
-view.dom.classList.add('editor');
 
 function goToLine(line: number) {
   const at = view.state.doc.line(Math.min(line, view.state.doc.lines));

@@ -219,6 +219,23 @@ describe.skipIf(chromiumMissing !== undefined)('the dashboard in Chromium', () =
     await page.locator('#config-problems .success').waitFor();
     expect(readFileSync(configPath, 'utf8')).toContain(target.config.secretAccessKey);
     expect(await unlabelledControls(page)).toEqual([]);
+    // The editor's gutter takes the page's colours, dark as light (not CodeMirror's own grey).
+    for (const colorScheme of ['light', 'dark'] as const) {
+      await page.emulateMedia({ colorScheme });
+      const [gutter, codeBg] = await page.evaluate(() => {
+        const probe = document.createElement('div');
+        probe.style.background = 'var(--code-bg)';
+        document.body.append(probe);
+        const colours = [
+          getComputedStyle(document.querySelector('.cm-gutters')!).backgroundColor,
+          getComputedStyle(probe).backgroundColor,
+        ];
+        probe.remove();
+        return colours;
+      });
+      expect(gutter, colorScheme).toBe(codeBg);
+    }
+    await page.emulateMedia({ colorScheme: 'light' });
     await screenshots('settings');
 
     await page.goto(`${url}/export`);
@@ -240,6 +257,8 @@ describe.skipIf(chromiumMissing !== undefined)('the dashboard in Chromium', () =
     expect(await failure.textContent()).not.toMatch(
       /SignatureDoesNotMatch: SignatureDoesNotMatch|\.\./,
     );
+    // Edited and tested, the editor keeps its own look (its class was lost here once).
+    expect(await page.locator('.cm-editor.editor').count()).toBe(1);
     await screenshots('settings-test-failed');
     // Nothing was saved by testing.
     expect(readFileSync(configPath, 'utf8')).toContain(target.config.secretAccessKey);
